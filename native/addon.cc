@@ -1,0 +1,26 @@
+// Registers the native functions; each lives in the file of its concern.
+#include <napi.h>
+
+#include "allocate.h"
+#include "hold.h"
+
+namespace portalloc {
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData<Registry>(new Registry());
+  exports.Set("allocate", Napi::Function::New(env, Allocate, "allocate"));
+  exports.Set("allocateAsync", Napi::Function::New(env, AllocateAsync, "allocateAsync"));
+  exports.Set("release", Napi::Function::New(env, Release, "release"));
+  exports.Set("share", Napi::Function::New(env, Share, "share"));
+  exports.Set("checkFree", Napi::Function::New(env, CheckFree, "checkFree"));
+  exports.Set("lookup", Napi::Function::New(env, Lookup, "lookup"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace portalloc
+
+Napi::Object InitPortalloc(Napi::Env env, Napi::Object exports) { return portalloc::Init(env, exports); }
+
+NODE_API_MODULE(portalloc, InitPortalloc)

@@ -1,0 +1,111 @@
+#include "allocate.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include "convert.h"
+#include "hold.h"
+
+namespace portalloc {
+namespace {
+
+// Adds the hold to a result that kept its sockets.
+Napi::Object Deliver(Napi::Env env, BatchResult* result) {
+  Napi::Object object = WriteResult(env, *result);
+  if (!result->fds.empty()) {
+    object.Set("fds", ToArray(env, result->fds));
+    object.Set("hold", WrapHold(env, std::move(result->fds)));
+    result->fds.clear();
+  }
+  return object;
+}
+
+class BatchWorker : public Napi::AsyncWorker {
+ public:
+  BatchWorker(Napi::Env env, BatchRequest request)
+      : Napi::AsyncWorker(env, "portalloc:batch"), request_(std::move(request)), deferred_(env) {}
+  // Sockets a batch kept but never delivered (the environment went away first).
+  ~BatchWorker() override { CloseAll(&result_.fds); }
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { result_ = RunBatch(request_); }
+  void OnOK() override { deferred_.Resolve(Deliver(Env(), &result_)); }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  BatchRequest request_;
+  BatchResult result_;
+  Napi::Promise::Deferred deferred_;
+};
+
+}  // namespace
+
+Napi::Value Allocate(const Napi::CallbackInfo& info) {
+  BatchRequest request;
+  if (!ReadRequest(info[0], &request)) return info.Env().Undefined();
+  BatchResult result = RunBatch(request);
+  return Deliver(info.Env(), &result);
+}
+
+Napi::Value AllocateAsync(const Napi::CallbackInfo& info) {
+  BatchRequest request;
+  if (!ReadRequest(info[0], &request)) return info.Env().Undefined();
+  auto* worker = new BatchWorker(info.Env(), std::move(request));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value CheckFree(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Address address;
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber() ||
+      !ParseAddress(info[0].As<Napi::String>().Utf8Value().c_str(), &address)) {
+    Napi::TypeError::New(env, "portalloc: checkFree(host, protocol, port) got bad arguments")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const char* syscall = "bind";
+  int error = portalloc::CheckFree(address, info[1].As<Napi::Number>().Int32Value(),
+                                   info[2].As<Napi::Number>().Uint32Value(), &syscall);
+  Napi::Object object = Napi::Object::New(env);
+  object.Set("errno", Napi::Number::New(env, error));
+  object.Set("syscall", Napi::String::New(env, syscall));
+  return object;
+}
+
+Napi::Value Lookup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "portalloc: lookup(host) got bad arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string host = info[0].As<Napi::String>().Utf8Value();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  int status = getaddrinfo(host.c_str(), nullptr, &hints, &list);
+  Napi::Object object = Napi::Object::New(env);
+  if (status != 0) {
+    object.Set("eai", Napi::Number::New(env, status));
+    object.Set("message", Napi::String::New(env, gai_strerror(status)));
+    return object;
+  }
+  Napi::Array addresses = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (addrinfo* entry = list; entry != nullptr; entry = entry->ai_next) {
+    char text[INET6_ADDRSTRLEN] = "";
+    const void* raw = entry->ai_family == AF_INET6
+                          ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(entry->ai_addr)->sin6_addr)
+                          : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(entry->ai_addr)->sin_addr);
+    if (inet_ntop(entry->ai_family, raw, text, sizeof text) != nullptr) addresses.Set(n++, text);
+  }
+  freeaddrinfo(list);
+  object.Set("addresses", addresses);
+  return object;
+}
+
+}  // namespace portalloc

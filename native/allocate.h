@@ -1,0 +1,17 @@
+// allocate / reserve: one batch per call, one JS-to-C++ crossing per batch.
+#pragma once
+
+#include <napi.h>
+
+namespace portalloc {
+
+// allocate(request) -> { ports } | { errno, syscall, port } | { exhausted, found }
+Napi::Value Allocate(const Napi::CallbackInfo& info);
+// allocateAsync(request) -> Promise of the same; the batch runs on libuv's thread pool.
+Napi::Value AllocateAsync(const Napi::CallbackInfo& info);
+// checkFree(host, protocol, port) -> 0 | errno; { errno, syscall } on failure of socket().
+Napi::Value CheckFree(const Napi::CallbackInfo& info);
+// lookup(host) -> { addresses: string[] } | { eai, message }: getaddrinfo, blocking.
+Napi::Value Lookup(const Napi::CallbackInfo& info);
+
+}  // namespace portalloc

@@ -1,0 +1,72 @@
+// The kernel work: socket(), bind(), getsockname(), close(), in batches.
+// Pure C++ with no N-API, so a batch can run on a worker thread (allocateAsync).
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace portalloc {
+
+enum Protocol : int { kTcp = 1, kUdp = 2, kBoth = 3 };
+
+// Where ports are bound. The default is one dual-stack socket on [::] with
+// IPV6_V6ONLY=0: its bind fails when the port is used on any local IPv4 or IPv6
+// address, so one socket answers for every address.
+struct Address {
+  sockaddr_storage storage{};  // the address, port 0
+  socklen_t length = 0;
+  bool dualStack = true;
+  int family() const { return storage.ss_family; }
+};
+
+// Sets *out from an IP literal; "" means every local address (dual stack).
+bool ParseAddress(const char* host, Address* out);
+
+struct BatchRequest {
+  uint32_t count = 0;
+  Address address;
+  int protocol = kTcp;
+  // Explicit ports: every port of [rangeFrom, rangeTo] is tried once, from
+  // `start`, wrapping. rangeFrom == 0: the kernel chooses (bind to port 0).
+  uint32_t rangeFrom = 0;
+  uint32_t rangeTo = 0;
+  uint32_t start = 0;
+  // The kernel's ephemeral range (ip_local_port_range). When bind(0) has to
+  // dig into the half of it that connect() uses, or the batch already holds
+  // `kernelBudget` ports, the rest of the batch binds explicit ports of that
+  // range instead: past ~14,000 held ports every bind(0) scans the whole range.
+  uint32_t ephemeralLow = 32768;
+  uint32_t ephemeralHigh = 60999;
+  uint32_t kernelBudget = 8192;
+  std::vector<uint8_t> exclude;  // a bitmap of 65,536 bits, or empty
+  bool hold = false;             // keep the sockets open and return them
+  bool shared = false;           // SO_REUSEADDR on each held socket, after bind
+};
+
+struct BatchResult {
+  std::vector<int> ports;
+  // With hold: one socket per port; for kBoth the TCP sockets, then the UDP ones.
+  std::vector<int> fds;
+  int error = 0;                  // errno of the failed call, 0 otherwise
+  const char* syscall = nullptr;  // that call's name
+  uint32_t errorPort = 0;         // the port it was called for, if any
+  bool exhausted = false;         // no more free ports where the batch looked
+};
+
+// Runs a whole batch. On any failure every socket it opened is closed again.
+BatchResult RunBatch(const BatchRequest& request);
+
+// 0 when `port` could be bound now for every protocol asked (a bind without
+// SO_REUSEADDR), EADDRINUSE or EACCES when it could not, another errno on
+// failure (*syscall names the call).
+int CheckFree(const Address& address, int protocol, uint32_t port, const char** syscall);
+
+// Sets SO_REUSEADDR on each socket; 0 or the errno of the first failure.
+int ShareAll(const std::vector<int>& fds);
+
+void CloseAll(std::vector<int>* fds);
+
+}  // namespace portalloc

@@ -1,0 +1,195 @@
+/**
+ * The core API: allocate, allocateAsync, reserve, reserveAsync, isFree.
+ */
+import { loadNative, type BatchOutcome, type Binding } from './binding';
+import { exhaustedError, systemError, unsupportedError, type PortallocError } from './errors';
+import { JsBinding } from './js-backend';
+import { checkArguments, plan, type AllocateOptions, type CheckOptions, type Plan, type ReserveOptions } from './options';
+
+const native = loadNative();
+const binding: Binding = native ?? new JsBinding();
+
+/**
+ * Which backend runs: `'native'` (the C++ addon: raw socket/bind/getsockname
+ * in batches) or `'js'` (node:net in a worker thread, where the addon cannot
+ * load or with `PORTALLOC_BACKEND=js`).
+ *
+ * @example
+ * import { backend } from 'portalloc';
+ * console.log(backend); // 'native'
+ */
+export const backend: 'native' | 'js' = native ? 'native' : 'js';
+
+/** Ports held by bound, never-listening sockets, until released. */
+export interface Reservation {
+  /** The held ports, distinct. */
+  readonly ports: readonly number[];
+  /**
+   * The held sockets, one per port in the order of `ports` (for protocol
+   * `'both'`: the TCP sockets, then the UDP ones). Close-on-exec: pass them to
+   * a child on purpose, as stdio entries.
+   */
+  readonly fds: readonly number[];
+  /** Whether a consumer that sets SO_REUSEADDR may bind while the hold lasts. */
+  readonly shared: boolean;
+  /** Whether `release()` has run. */
+  readonly released: boolean;
+  /** Lets a SO_REUSEADDR consumer (Node's net) bind and listen while held; idempotent. */
+  share(): void;
+  /** Closes every held socket; idempotent. */
+  release(): void;
+  /** `using r = reserve(3)` releases at the end of the scope. */
+  [Symbol.dispose](): void;
+}
+
+class Hold implements Reservation {
+  readonly ports: readonly number[];
+  readonly fds: readonly number[];
+  #hold: unknown;
+  #shared: boolean;
+  #released = false;
+
+  constructor(ports: number[], fds: number[], hold: unknown, shared: boolean) {
+    this.ports = Object.freeze(ports);
+    this.fds = Object.freeze(fds);
+    this.#hold = hold;
+    this.#shared = shared;
+  }
+
+  get shared(): boolean {
+    return this.#shared;
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  share(): void {
+    if (this.#released) {
+      const error = new Error('portalloc: share() on a released reservation: its ports are no longer held') as PortallocError;
+      error.code = 'ERR_RESERVATION_RELEASED';
+      throw error;
+    }
+    if (this.#shared) return;
+    if (backend === 'js') throw sharedUnsupported();
+    const errno = binding.share(this.#hold);
+    if (errno !== 0) throw systemError(errno, 'setsockopt', { hint: 'SO_REUSEADDR on a held socket' });
+    this.#shared = true;
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    binding.release(this.#hold);
+    this.#hold = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'Reservation';
+  }
+}
+
+function sharedUnsupported(): PortallocError {
+  return unsupportedError(
+    'shared holds need the native backend: node:net cannot set SO_REUSEADDR on a socket after it is bound. ' +
+      'Use an exclusive reserve(), or install portalloc where its addon loads.',
+  );
+}
+
+/** Throws the error an unsuccessful outcome stands for. */
+function settle(outcome: BatchOutcome, { request, where }: Plan): { ports: number[]; fds?: number[]; hold?: unknown } {
+  if ('ports' in outcome) return outcome;
+  if ('exhausted' in outcome) throw exhaustedError(request.count, outcome.found, where);
+  const address = request.host === '' ? undefined : request.host;
+  const hint = outcome.errno === 99 ? `${request.host} is not an address of this machine` : outcome.errno === 24 ? 'too many open files: each port of a batch takes a socket until the batch is complete' : undefined;
+  throw systemError(outcome.errno, outcome.syscall, { address, port: outcome.port, hint });
+}
+
+function planReserve(count: unknown, options: ReserveOptions | undefined): Plan {
+  const planned = plan(count, options, binding, true);
+  if (planned.request.shared && backend === 'js') throw sharedUnsupported();
+  return planned;
+}
+
+function toReservation(outcome: BatchOutcome, planned: Plan): Reservation {
+  const { ports, fds = [], hold } = settle(outcome, planned);
+  return new Hold(ports, fds, hold, planned.request.shared);
+}
+
+/**
+ * Returns `count` distinct ports, each of which could be bound when returned.
+ * Every socket of the batch stays open until the batch is complete, so no
+ * port appears twice, and all are closed before it returns.
+ *
+ * @example
+ * import { allocate } from 'portalloc';
+ * const [http, grpc] = allocate(2);
+ * const ports = allocate(1000, { range: [20000, 29999] });
+ */
+export function allocate(count: number, options?: AllocateOptions): number[] {
+  const planned = plan(count, options, binding, false);
+  return settle(binding.allocate(planned.request), planned).ports;
+}
+
+/**
+ * {@link allocate} off the main thread: the batch runs on libuv's thread pool.
+ *
+ * @example
+ * import { allocateAsync } from 'portalloc';
+ * const ports = await allocateAsync(10_000);
+ */
+export async function allocateAsync(count: number, options?: AllocateOptions): Promise<number[]> {
+  const planned = plan(count, options, binding, false);
+  return settle(await binding.allocateAsync(planned.request), planned).ports;
+}
+
+/**
+ * Returns `count` distinct ports held by bound, never-listening sockets until
+ * `release()`, garbage collection, or the end of the thread. Exclusive by
+ * default: no other socket can bind them, a Node server neither, and no other
+ * `reserve` or `allocate`, in this process or another, returns them.
+ *
+ * @example
+ * import { reserve } from 'portalloc';
+ * using hold = reserve(3, { shared: true });
+ * server.listen(hold.ports[0]); // Node sets SO_REUSEADDR: binds while held
+ */
+export function reserve(count: number, options?: ReserveOptions): Reservation {
+  const planned = planReserve(count, options);
+  return toReservation(binding.allocate(planned.request), planned);
+}
+
+/**
+ * {@link reserve} off the main thread.
+ *
+ * @example
+ * import { reserveAsync } from 'portalloc';
+ * const hold = await reserveAsync(5000, { shared: true });
+ */
+export async function reserveAsync(count: number, options?: ReserveOptions): Promise<Reservation> {
+  const planned = planReserve(count, options);
+  return toReservation(await binding.allocateAsync(planned.request), planned);
+}
+
+/**
+ * Whether `port` could be bound now: a bind without SO_REUSEADDR succeeds on
+ * the host (default: every local address, IPv4 and IPv6). Ports held by a
+ * `reserve`, in use, or in TIME_WAIT are not free; privileged ports are not
+ * free for an unprivileged process.
+ *
+ * @example
+ * import { isFree } from 'portalloc';
+ * if (!isFree(8080)) console.log('8080 is taken');
+ */
+export function isFree(port: number, options?: CheckOptions): boolean {
+  const checked = checkArguments(port, options, binding);
+  const { errno, syscall } = binding.checkFree(checked.host, checked.protocol, checked.port);
+  if (errno === 0) return true;
+  if (errno === 98 || errno === 13) return false;
+  const hint = errno === 99 ? `${checked.host} is not an address of this machine` : undefined;
+  throw systemError(errno, syscall, { address: checked.host || undefined, port: checked.port, hint });
+}

@@ -1,0 +1,75 @@
+/**
+ * The backend's typed interface: the native addon's flat functions, or the
+ * pure-JS backend that imitates them. TypeScript validates every value before
+ * it gets here; the backend only does the kernel work.
+ */
+import path from 'node:path';
+
+/** 1 TCP, 2 UDP, 3 both: a bit per protocol. */
+export type ProtocolBits = 1 | 2 | 3;
+
+/** One batch, as the backend takes it. */
+export interface BatchRequest {
+  count: number;
+  /** An IP literal, or '' for every local address (one dual-stack socket on [::]). */
+  host: string;
+  protocol: ProtocolBits;
+  /** 0, 0: the kernel chooses (bind to port 0). */
+  rangeFrom: number;
+  rangeTo: number;
+  /** The first port tried within the range. */
+  start: number;
+  /** ip_local_port_range, where bind(0) draws from. */
+  ephemeralLow: number;
+  ephemeralHigh: number;
+  /** How many bind(0)s a batch makes before it scans the ephemeral range itself. */
+  kernelBudget: number;
+  /** A bitmap of 65,536 bits: ports never to hand out. */
+  exclude?: Uint8Array;
+  hold: boolean;
+  shared: boolean;
+}
+
+/** What a batch gave: ports (and, when held, the sockets), a system error, or too few ports. */
+export type BatchOutcome =
+  | { ports: number[]; fds?: number[]; hold?: unknown }
+  | { errno: number; syscall: string; port: number }
+  | { exhausted: true; found: number };
+
+export interface Binding {
+  allocate(request: BatchRequest): BatchOutcome;
+  allocateAsync(request: BatchRequest): Promise<BatchOutcome>;
+  /** Closes every socket of a hold; idempotent. */
+  release(hold: unknown): void;
+  /** SO_REUSEADDR on every held socket: 0, or the errno of the failure. */
+  share(hold: unknown): number;
+  /** A bind without SO_REUSEADDR: errno 0 when the port could be bound now. */
+  checkFree(host: string, protocol: ProtocolBits, port: number): { errno: number; syscall: string };
+  /** getaddrinfo, blocking. */
+  lookup(host: string): { addresses: string[] } | { eai: number; message: string };
+}
+
+/** The package's root, where node-gyp-build looks for prebuilds/ and build/. */
+export const packageRoot = path.join(__dirname, '..');
+
+/**
+ * Loads the addon with node-gyp-build (a prebuild first, then a local build).
+ * PORTALLOC_BACKEND=js skips it; PORTALLOC_BACKEND=native makes a failure fatal.
+ */
+export function loadNative(): Binding | undefined {
+  const wanted = process.env.PORTALLOC_BACKEND;
+  if (wanted === 'js') return undefined;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const nodeGypBuild = require('node-gyp-build') as (root: string) => Binding;
+    return nodeGypBuild(packageRoot);
+  } catch (error) {
+    if (wanted === 'native') throw error;
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    process.emitWarning(`the native addon could not load (${reason}); using the slower pure-JS backend. Set PORTALLOC_BACKEND=js to silence this.`, {
+      type: 'PortallocWarning',
+      code: 'PORTALLOC_NO_NATIVE',
+    });
+    return undefined;
+  }
+}

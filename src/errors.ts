@@ -1,0 +1,66 @@
+/**
+ * Errors a caller can branch on by `code`, never by message or `instanceof`.
+ */
+import { getSystemErrorMap, inspect } from 'node:util';
+
+/** An error with the `code` (and, for system errors, `errno` and `syscall`) that callers branch on. */
+export interface PortallocError extends Error {
+  code: string;
+  errno?: number;
+  syscall?: string;
+  address?: string;
+  port?: number;
+}
+
+/** Shows a user's value in an error message: strings quoted, objects inspected briefly. */
+export function show(value: unknown): string {
+  return inspect(value, { depth: 1, breakLength: Infinity, maxArrayLength: 8, maxStringLength: 60 });
+}
+
+/** A TypeError with Node's code for a wrong type, its message naming the option and the value. */
+export function typeError(name: string, expected: string, value: unknown): TypeError {
+  const error = new TypeError(`portalloc: ${name} must be ${expected}; got ${show(value)}`) as TypeError & { code: string };
+  error.code = 'ERR_INVALID_ARG_TYPE';
+  return error;
+}
+
+/** A RangeError with Node's code for a value of the right type but out of range. */
+export function rangeError(name: string, expected: string, value: unknown): RangeError {
+  const error = new RangeError(`portalloc: ${name} must be ${expected}; got ${show(value)}`) as RangeError & { code: string };
+  error.code = 'ERR_OUT_OF_RANGE';
+  return error;
+}
+
+/**
+ * A system error shaped like Node's own: `code` is the errno name, `errno` is
+ * negative as in Node, `syscall` the failed call.
+ */
+export function systemError(errno: number, syscall: string, details: { address?: string; port?: number; hint?: string } = {}): PortallocError {
+  const negative = -Math.abs(errno);
+  const [code, description] = getSystemErrorMap().get(negative) ?? [`E${Math.abs(errno)}`, 'unknown error'];
+  const where = details.port ? ` ${details.address ?? ''}${details.address ? ':' : 'port '}${details.port}` : details.address ? ` ${details.address}` : '';
+  const hint = details.hint ? ` (${details.hint})` : '';
+  const error = new Error(`portalloc: ${syscall} ${code}${where}: ${description}${hint}`) as PortallocError;
+  error.code = code;
+  error.errno = negative;
+  error.syscall = syscall;
+  if (details.address !== undefined) error.address = details.address;
+  if (details.port) error.port = details.port;
+  return error;
+}
+
+/** Fewer free ports than asked for where the call looked. */
+export function exhaustedError(asked: number, found: number, where: string): PortallocError {
+  const error = new Error(`portalloc: asked for ${asked} free port${asked === 1 ? '' : 's'} ${where}, found ${found}`) as PortallocError & { asked: number; found: number };
+  error.code = 'ERR_PORTS_EXHAUSTED';
+  error.asked = asked;
+  error.found = found;
+  return error;
+}
+
+/** A mode the running backend cannot provide. */
+export function unsupportedError(what: string): PortallocError {
+  const error = new Error(`portalloc: ${what}`) as PortallocError;
+  error.code = 'ERR_PORTALLOC_UNSUPPORTED';
+  return error;
+}

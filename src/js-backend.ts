@@ -1,0 +1,133 @@
+/**
+ * The pure-JS backend: the same flat functions as the native addon, done by
+ * node:net in a worker thread. The synchronous API blocks on Atomics.wait until
+ * the worker answers (the main thread's event loop cannot run node:net calls
+ * while it waits). Slower than native, and weaker where Node's sockets cannot
+ * do what the kernel can (see docs/backends.md).
+ */
+import path from 'node:path';
+import { MessageChannel, MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import type { BatchOutcome, BatchRequest, Binding, ProtocolBits } from './binding';
+import type { WorkerCall } from './js-worker';
+
+/** A call to the worker that takes longer than this is a failure, not a hang. */
+const SYNC_TIMEOUT_MS = 120_000;
+
+interface Reply {
+  id: number;
+  value?: unknown;
+  error?: unknown;
+}
+
+/** The token a JS hold is known by; collected tokens release their servers. */
+interface JsHold {
+  id: number;
+}
+
+export class JsBinding implements Binding {
+  private worker?: Worker;
+  private syncPort?: MessagePort;
+  private readonly flag = new Int32Array(new SharedArrayBuffer(4));
+  private nextCall = 1;
+  private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: unknown): void }>();
+  private readonly collected = new FinalizationRegistry<number>((id) => {
+    if (this.worker) this.post({ id: this.nextCall++, op: 'release', args: [id] });
+  });
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(path.join(__dirname, 'js-worker.js'), {
+      workerData: { flag: this.flag, syncPort: port2 },
+      transferList: [port2],
+      stdout: false,
+      stderr: false,
+    });
+    worker.on('message', (reply: Reply) => {
+      const waiter = this.pending.get(reply.id);
+      if (!waiter) return;
+      this.pending.delete(reply.id);
+      if (this.pending.size === 0) worker.unref();
+      if ('error' in reply) waiter.reject(reply.error);
+      else waiter.resolve(reply.value);
+    });
+    worker.on('error', (error) => {
+      for (const waiter of this.pending.values()) waiter.reject(error);
+      this.pending.clear();
+    });
+    worker.on('exit', () => {
+      this.worker = undefined;
+      this.syncPort = undefined;
+    });
+    // Neither the worker nor the port keeps the process alive (listeners ref them: unref after).
+    worker.unref();
+    port1.unref();
+    this.worker = worker;
+    this.syncPort = port1;
+    return worker;
+  }
+
+  private post(call: WorkerCall): void {
+    this.start().postMessage(call);
+  }
+
+  private callSync(op: WorkerCall['op'], ...args: unknown[]): unknown {
+    this.start();
+    const id = this.nextCall++;
+    Atomics.store(this.flag, 0, 0);
+    this.syncPort!.postMessage({ id, op, args } satisfies WorkerCall);
+    if (Atomics.wait(this.flag, 0, 0, SYNC_TIMEOUT_MS) === 'timed-out') {
+      throw new Error(`portalloc: the JS backend's worker did not answer ${op} within ${SYNC_TIMEOUT_MS / 1000} s`);
+    }
+    const message = receiveMessageOnPort(this.syncPort!);
+    const reply = message?.message as Reply | undefined;
+    if (!reply || reply.id !== id) throw new Error(`portalloc: the JS backend's worker gave no answer to ${op}`);
+    if ('error' in reply) throw reply.error;
+    return reply.value;
+  }
+
+  private callAsync(op: WorkerCall['op'], ...args: unknown[]): Promise<unknown> {
+    const worker = this.start();
+    const id = this.nextCall++;
+    worker.ref();
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ id, op, args } satisfies WorkerCall);
+    });
+  }
+
+  private wrap(outcome: BatchOutcome): BatchOutcome {
+    if ('hold' in outcome && typeof outcome.hold === 'number') {
+      const token: JsHold = { id: outcome.hold };
+      this.collected.register(token, token.id, token);
+      return { ...outcome, hold: token };
+    }
+    return outcome;
+  }
+
+  allocate(request: BatchRequest): BatchOutcome {
+    return this.wrap(this.callSync('allocate', request) as BatchOutcome);
+  }
+
+  async allocateAsync(request: BatchRequest): Promise<BatchOutcome> {
+    return this.wrap((await this.callAsync('allocate', request)) as BatchOutcome);
+  }
+
+  release(hold: unknown): void {
+    const token = hold as JsHold;
+    this.collected.unregister(token);
+    this.callSync('release', token.id);
+  }
+
+  share(): number {
+    return 95; // EOPNOTSUPP: the API layer refuses shared holds on this backend before asking
+  }
+
+  checkFree(host: string, protocol: ProtocolBits, port: number): { errno: number; syscall: string } {
+    return this.callSync('checkFree', host, protocol, port) as { errno: number; syscall: string };
+  }
+
+  lookup(host: string): { addresses: string[] } | { eai: number; message: string } {
+    return this.callSync('lookup', host) as { addresses: string[] } | { eai: number; message: string };
+  }
+}
