@@ -7,7 +7,10 @@
         "native/batch.cc",
         "native/hold.cc",
         "native/convert.cc",
-        "native/allocate.cc"
+        "native/allocate.cc",
+        "native/claims.cc",
+        "native/coordinate.cc",
+        "native/timewait.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

@@ -2,6 +2,8 @@
 #include <napi.h>
 
 #include "allocate.h"
+#include "coordinate.h"
+#include "timewait.h"
 #include "hold.h"
 
 namespace portalloc {
@@ -15,6 +17,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("share", Napi::Function::New(env, Share, "share"));
   exports.Set("checkFree", Napi::Function::New(env, CheckFree, "checkFree"));
   exports.Set("lookup", Napi::Function::New(env, Lookup, "lookup"));
+  exports.Set("claimed", Napi::Function::New(env, Claimed, "claimed"));
+  exports.Set("timeWait", Napi::Function::New(env, TimeWait, "timeWait"));
+  exports.Set("timeWaitAsync", Napi::Function::New(env, TimeWaitAsync, "timeWaitAsync"));
   return exports;
 }
 

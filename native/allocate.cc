@@ -17,6 +17,14 @@ Napi::Object Deliver(Napi::Env env, BatchResult* result) {
     object.Set("hold", WrapHold(env, std::move(result->fds)));
     result->fds.clear();
   }
+  if (!result->claimFds.empty()) {
+    // One hold per claimed block, so JavaScript can let each expire on its own.
+    Napi::Array holds = Napi::Array::New(env, result->claimFds.size());
+    for (uint32_t i = 0; i < result->claimFds.size(); ++i) holds.Set(i, WrapHold(env, {result->claimFds[i]}));
+    object.Set("claimBlocks", ToArray(env, result->claimBlocks));
+    object.Set("claimHolds", holds);
+    result->claimFds.clear();
+  }
   return object;
 }
 
@@ -25,7 +33,10 @@ class BatchWorker : public Napi::AsyncWorker {
   BatchWorker(Napi::Env env, BatchRequest request)
       : Napi::AsyncWorker(env, "portalloc:batch"), request_(std::move(request)), deferred_(env) {}
   // Sockets a batch kept but never delivered (the environment went away first).
-  ~BatchWorker() override { CloseAll(&result_.fds); }
+  ~BatchWorker() override {
+    CloseAll(&result_.fds);
+    CloseAll(&result_.claimFds);
+  }
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 

@@ -107,7 +107,8 @@ bool IsBusy(int error) { return error == EADDRINUSE || error == EACCES; }
 // so every early return on a failure leaks nothing.
 class Batch {
  public:
-  explicit Batch(const BatchRequest& request) : request_(request), address_(request.address) {}
+  explicit Batch(const BatchRequest& request)
+      : request_(request), address_(request.address), claims_(request.coordination) {}
   ~Batch() {
     CloseAll(&primary_);
     CloseAll(&udp_);
@@ -123,6 +124,8 @@ class Batch {
     const auto& bitmap = request_.exclude;
     return !bitmap.empty() && ((bitmap[port >> 3] >> (port & 7)) & 1);
   }
+  // Not in a block that another process claims (when coordinating).
+  bool Admitted(uint32_t port) { return !request_.coordination.enabled || claims_.Admit(port); }
   // An unbound socket: the one a failed bind left, or a new one.
   int Take(int* spare, int type) {
     int fd = *spare;
@@ -154,6 +157,7 @@ class Batch {
   std::vector<int> primary_;  // one bound socket per port found
   std::vector<int> udp_;      // kBoth: the UDP socket per port found
   std::vector<int> rejects_;  // bound to ports not taken, held until the end
+  Claims claims_;  // closed by its destructor unless taken on success
   int spare_ = -1;
   int spareUdp_ = -1;
   bool kernel_ = true;
@@ -194,7 +198,7 @@ BatchResult Batch::Run() {
       if (type == SOCK_STREAM && (otherHalf || ++kernelPorts >= request_.kernelBudget)) {
         StartScan(request_.ephemeralLow, request_.ephemeralHigh, static_cast<uint32_t>(port) + 1);
       }
-      if (Excluded(static_cast<uint32_t>(port))) {
+      if (Excluded(static_cast<uint32_t>(port)) || !Admitted(static_cast<uint32_t>(port))) {
         rejects_.push_back(fd);  // held, so the kernel does not offer it again
         continue;
       }
@@ -206,7 +210,7 @@ BatchResult Batch::Run() {
       port = static_cast<int>(next_);
       next_ = next_ == high_ ? low_ : next_ + 1;
       --remaining_;
-      if (Excluded(static_cast<uint32_t>(port))) {
+      if (Excluded(static_cast<uint32_t>(port)) || !Admitted(static_cast<uint32_t>(port))) {
         spare_ = fd;
         continue;
       }
@@ -249,6 +253,7 @@ BatchResult Batch::Run() {
     primary_.clear();
     udp_.clear();
   }
+  claims_.Take(&result_.claimBlocks, &result_.claimFds);
   return std::move(result_);
 }
 

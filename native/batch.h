@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "claims.h"
+
 namespace portalloc {
 
 enum Protocol : int { kTcp = 1, kUdp = 2, kBoth = 3 };
@@ -44,6 +46,7 @@ struct BatchRequest {
   std::vector<uint8_t> exclude;  // a bitmap of 65,536 bits, or empty
   bool hold = false;             // keep the sockets open and return them
   bool shared = false;           // SO_REUSEADDR on each held socket, after bind
+  Coordination coordination;     // skip blocks other processes claim (claims.h)
 };
 
 struct BatchResult {
@@ -54,6 +57,8 @@ struct BatchResult {
   const char* syscall = nullptr;  // that call's name
   uint32_t errorPort = 0;         // the port it was called for, if any
   bool exhausted = false;         // no more free ports where the batch looked
+  std::vector<int> claimBlocks;   // blocks the batch claimed, and their sockets
+  std::vector<int> claimFds;
 };
 
 // Runs a whole batch. On any failure every socket it opened is closed again.

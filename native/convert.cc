@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "coordinate.h"
+
 namespace portalloc {
 namespace {
 
@@ -55,7 +57,7 @@ bool ReadRequest(const Napi::Value& value, BatchRequest* request) {
   }
   request->hold = object.Get("hold").ToBoolean().Value();
   request->shared = object.Get("shared").ToBoolean().Value();
-  return true;
+  return ReadCoordination(object, &request->coordination);
 }
 
 Napi::Array ToArray(Napi::Env env, const std::vector<int>& values) {

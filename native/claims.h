@@ -1,0 +1,52 @@
+// Cross-process coordination of plain allocations (pure C++, no N-API). A process that hands out a
+// port of a block of 64 ports claims the block by binding an abstract unix
+// socket named after it ("\0portalloc/v1/block/<n>"); other processes skip
+// blocks they cannot claim. Abstract names live in the network namespace, touch
+// no TCP or UDP port, and vanish with the process: the kernel keeps the books.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace portalloc {
+
+constexpr uint32_t kBlockShift = 6;  // 64 ports per block
+constexpr uint32_t kBlocks = 65536 >> kBlockShift;
+
+// What a batch needs to coordinate: set by ReadCoordination.
+struct Coordination {
+  bool enabled = false;
+  std::vector<uint8_t> owned;  // a bitmap of kBlocks bits: blocks this process already claims
+  uint32_t budget = 0;         // how many new claims (fds) the batch may open
+};
+
+// Binds the abstract name of `block`: a bound, never-listening unix socket,
+// close-on-exec. -1 with errno set (EADDRINUSE: claimed elsewhere) on failure.
+int ClaimBlock(uint32_t block);
+
+// The claims of one batch. Whatever it still owns when destroyed is closed.
+class Claims {
+ public:
+  explicit Claims(const Coordination& coordination);
+  ~Claims();
+  Claims(const Claims&) = delete;
+  Claims& operator=(const Claims&) = delete;
+
+  // Whether the batch may hand out `port`: its block is this process's (claimed
+  // now or before) or could not be claimed for want of fds (coordination gives
+  // way). False when another process claims the block.
+  bool Admit(uint32_t port);
+  // The blocks claimed by this batch and their sockets, in the same order; the
+  // caller owns the sockets afterwards.
+  void Take(std::vector<int>* blocks, std::vector<int>* fds);
+
+ private:
+  enum State : uint8_t { kUnknown = 0, kMine, kForeign, kUnclaimed };
+  const Coordination& coordination_;
+  std::vector<uint8_t> state_;
+  std::vector<int> blocks_;
+  std::vector<int> fds_;
+  bool givenWay_ = false;
+};
+
+}  // namespace portalloc

@@ -1,0 +1,40 @@
+#include "coordinate.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+namespace portalloc {
+
+bool ReadCoordination(const Napi::Object& object, Coordination* out) {
+  out->enabled = object.Get("coordinate").ToBoolean().Value();
+  if (!out->enabled) return true;
+  Napi::Value owned = object.Get("ownedBlocks");
+  Napi::Value budget = object.Get("claimBudget");
+  if (!owned.IsTypedArray() || owned.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      owned.As<Napi::Uint8Array>().ByteLength() != kBlocks / 8 || !budget.IsNumber()) {
+    Napi::TypeError::New(object.Env(), "portalloc: native request coordination fields are malformed")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Uint8Array bitmap = owned.As<Napi::Uint8Array>();
+  out->owned.assign(bitmap.Data(), bitmap.Data() + bitmap.ByteLength());
+  out->budget = budget.As<Napi::Number>().Uint32Value();
+  return true;
+}
+
+Napi::Value Claimed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "portalloc: claimed(port) got bad arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uint32_t port = info[0].As<Napi::Number>().Uint32Value() & 0xffff;
+  int fd = ClaimBlock(port >> kBlockShift);
+  if (fd >= 0) {
+    close(fd);
+    return Napi::Boolean::New(env, false);
+  }
+  return Napi::Boolean::New(env, errno == EADDRINUSE);
+}
+
+}  // namespace portalloc

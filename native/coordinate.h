@@ -1,0 +1,18 @@
+// N-API side of cross-process coordination (see claims.h).
+#pragma once
+
+#include <napi.h>
+
+#include "claims.h"
+
+namespace portalloc {
+
+// Reads { coordinate, ownedBlocks, claimBudget } of a request; false with a
+// pending JS error when malformed.
+bool ReadCoordination(const Napi::Object& object, Coordination* out);
+
+// claimed(port) -> true when some process (this one included) claims the
+// block of `port` now; for tests and `portalloc check`.
+Napi::Value Claimed(const Napi::CallbackInfo& info);
+
+}  // namespace portalloc
