@@ -54,6 +54,12 @@ int Reserve(const Address& address, uint16_t port, const char** syscall) {
   socklen_t length = sizeof s;
   *syscall = "getsockname";
   if (getsockname(trio.listener, reinterpret_cast<sockaddr*>(&s), &length) != 0) return -1;
+  // The accepted socket inherits SO_REUSEADDR, and so does the TIME_WAIT it
+  // leaves: without it, a SO_REUSEADDR server on [::] could not take the port.
+  // Set after bind: before, bind(0) searches only half the range, far slower.
+  const int on = 1;
+  *syscall = "setsockopt";
+  if (setsockopt(trio.listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) return -1;
   *syscall = "listen";
   if (listen(trio.listener, 1) != 0) return -1;
   *syscall = "socket";

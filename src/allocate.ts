@@ -1,10 +1,11 @@
 /**
  * The core API: allocate, allocateAsync, reserve, reserveAsync, isFree.
  */
-import { loadNative, type BatchOutcome, type Binding } from './binding';
-import { exhaustedError, systemError, unsupportedError, type PortallocError } from './errors';
+import { loadNative, type BatchOutcome, type BatchRequest, type Binding } from './binding';
+import { exhaustedError, rangeError, systemError, typeError, unsupportedError, type PortallocError } from './errors';
 import { JsBinding } from './js-backend';
 import { checkArguments, plan, type AllocateOptions, type CheckOptions, type Plan, type ReserveOptions } from './options';
+import { checkHandoff, Coordinator, type HandoffMode } from './coordinate';
 
 const native = loadNative();
 const binding: Binding = native ?? new JsBinding();
@@ -19,6 +20,8 @@ const binding: Binding = native ?? new JsBinding();
  * console.log(backend); // 'native'
  */
 export const backend: 'native' | 'js' = native ? 'native' : 'js';
+
+const coordinator = new Coordinator(binding);
 
 /** Ports held by bound, never-listening sockets, until released. */
 export interface Reservation {
@@ -132,7 +135,14 @@ function toReservation(outcome: BatchOutcome, planned: Plan): Reservation {
  */
 export function allocate(count: number, options?: AllocateOptions): number[] {
   const planned = plan(count, options, binding, false);
-  return settle(binding.allocate(planned.request), planned).ports;
+  const mode = checkHandoff(options, typeError);
+  if (mode.timeWait) return settle(timeWaitBinding().timeWait!(timeWaitRequest(planned)), planned).ports;
+  const cross = crossProcess(mode);
+  if (mode.coordinate === false) return settle(binding.allocate(planned.request), planned).ports;
+  let outcome = binding.allocate(coordinator.prepare(planned.request, cross));
+  if (giveWay(outcome, cross)) outcome = binding.allocate(planned.request);
+  coordinator.record(outcome);
+  return settle(outcome, planned).ports;
 }
 
 /**
@@ -144,7 +154,62 @@ export function allocate(count: number, options?: AllocateOptions): number[] {
  */
 export async function allocateAsync(count: number, options?: AllocateOptions): Promise<number[]> {
   const planned = plan(count, options, binding, false);
-  return settle(await binding.allocateAsync(planned.request), planned).ports;
+  const mode = checkHandoff(options, typeError);
+  if (mode.timeWait) return settle(await timeWaitBinding().timeWaitAsync!(timeWaitRequest(planned)), planned).ports;
+  const cross = crossProcess(mode);
+  if (mode.coordinate === false) return settle(await binding.allocateAsync(planned.request), planned).ports;
+  let outcome = await binding.allocateAsync(coordinator.prepare(planned.request, cross));
+  if (giveWay(outcome, cross)) outcome = await binding.allocateAsync(planned.request);
+  coordinator.record(outcome);
+  return settle(outcome, planned).ports;
+}
+
+/** Whether a coordinated batch claims blocks across processes (native only). */
+function crossProcess(mode: HandoffMode): boolean {
+  if (mode.coordinate === true && backend === 'js') {
+    throw unsupportedError(
+      'options.coordinate: true needs the native backend: node:net cannot claim abstract unix socket names in a batch. ' +
+        'Omit it (this process still never hands out a port twice within 20 s) or install portalloc where its addon loads.',
+    );
+  }
+  return backend === 'native';
+}
+
+/**
+ * After a coordinated batch that failed for want of unclaimed ports or of fds:
+ * coordination steps aside (fds: every claim is let go) and the batch runs
+ * again without it. True when it should run again.
+ */
+function giveWay(outcome: BatchOutcome, cross: boolean): boolean {
+  if ('exhausted' in outcome) {
+    coordinator.forgetPorts();
+    return true;
+  }
+  if ('errno' in outcome && (outcome.errno === 24 || outcome.errno === 23)) {
+    if (cross) coordinator.releaseAll();
+    return true;
+  }
+  return false;
+}
+
+function timeWaitBinding(): Binding {
+  if (!binding.timeWait || !binding.timeWaitAsync) {
+    throw unsupportedError(
+      "reserve: 'timewait' needs the native backend: it accepts and closes a loopback connection in a fixed order that node:net does not expose synchronously. " +
+        'Use reserve({ shared: true }) where the addon loads, or install portalloc where its addon loads.',
+    );
+  }
+  return binding;
+}
+
+/** The batch for a TIME_WAIT reservation: TCP on a loopback address. */
+function timeWaitRequest({ request }: Plan): BatchRequest {
+  if (request.protocol !== 1) throw rangeError('options.protocol', "'tcp' with reserve: 'timewait' (TIME_WAIT is a TCP state)", ['udp', 'udp', 'both'][request.protocol - 1]);
+  const host = request.host === '' ? '127.0.0.1' : request.host;
+  if (!/^127\./.test(host) && host !== '::1') {
+    throw rangeError('options.host', "a loopback address with reserve: 'timewait' (it connects to itself)", host);
+  }
+  return { ...request, host };
 }
 
 /**

@@ -28,6 +28,12 @@ export interface BatchRequest {
   exclude?: Uint8Array;
   hold: boolean;
   shared: boolean;
+  /** Cross-process coordination (native only, see coordinate.ts): skip blocks other processes claim. */
+  coordinate?: boolean;
+  /** A bitmap of 1,024 bits: the blocks of 64 ports this process claims already. */
+  ownedBlocks?: Uint8Array;
+  /** How many new block claims (one fd each) the batch may open. */
+  claimBudget?: number;
 }
 
 /** What a batch gave: ports (and, when held, the sockets), a system error, or too few ports. */
@@ -47,6 +53,11 @@ export interface Binding {
   checkFree(host: string, protocol: ProtocolBits, port: number): { errno: number; syscall: string };
   /** getaddrinfo, blocking. */
   lookup(host: string): { addresses: string[] } | { eai: number; message: string };
+  /** Native only: puts ports into TIME_WAIT on loopback (see timewait.cc). */
+  timeWait?(request: BatchRequest): BatchOutcome;
+  timeWaitAsync?(request: BatchRequest): Promise<BatchOutcome>;
+  /** Native only: whether some process claims the block of `port` now. */
+  claimed?(port: number): boolean;
 }
 
 /** The package's root, where node-gyp-build looks for prebuilds/ and build/. */

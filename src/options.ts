@@ -25,10 +25,24 @@ export interface AllocateOptions {
   readonly order?: 'random' | 'ascending';
   /** Ports never to return. */
   readonly exclude?: Iterable<number>;
+  /**
+   * allocate() only. `'timewait'`: leave each port in TIME_WAIT on loopback for
+   * 60 s, so bind(0), connect() and non-reuse binds skip it while a
+   * SO_REUSEADDR server (Node's net) can listen on it; for handing a number to
+   * a process you do not control. TCP and a loopback host only; native only.
+   */
+  readonly reserve?: 'timewait';
+  /**
+   * allocate() only. Whether processes that allocate at the same time get
+   * disjoint ports, and this process does not hand a port out twice, for at
+   * least 20 s (see docs/handoff.md). Default: on; cross-process coordination
+   * needs the native backend (`true` on the JS backend throws).
+   */
+  readonly coordinate?: boolean;
 }
 
 /** {@link AllocateOptions}, and whether a SO_REUSEADDR consumer may bind while the hold lasts. */
-export interface ReserveOptions extends AllocateOptions {
+export interface ReserveOptions extends Omit<AllocateOptions, 'reserve' | 'coordinate'> {
   /**
    * `false` (default): nobody else can bind the ports, a Node server neither.
    * `true`: a consumer that sets SO_REUSEADDR (Node's `net`, Go, Rust std) can
@@ -48,6 +62,7 @@ export interface CheckOptions {
 const PROTOCOLS: Record<Protocol, ProtocolBits> = { tcp: 1, udp: 2, both: 3 };
 const ALLOCATE_KEYS = new Set(['host', 'protocol', 'range', 'order', 'exclude']);
 const RESERVE_KEYS = new Set([...ALLOCATE_KEYS, 'shared']);
+const PLAIN_KEYS = new Set([...ALLOCATE_KEYS, 'reserve', 'coordinate']);
 const CHECK_KEYS = new Set(['host', 'protocol']);
 
 /** A batch ready for the backend, and how to describe where it looked. */
@@ -167,7 +182,7 @@ export function ephemeralRange(): [number, number] {
 /** Validates allocate/reserve arguments and turns them into one batch. */
 export function plan(count: unknown, options: unknown, binding: Binding, hold: boolean): Plan {
   checkCount(count);
-  const given = checkKeys(options, hold ? RESERVE_KEYS : ALLOCATE_KEYS);
+  const given = checkKeys(options, hold ? RESERVE_KEYS : PLAIN_KEYS);
   const protocol = checkProtocol(given.protocol);
   const range = checkRange(given.range);
   const order = checkOrder(given.order);
