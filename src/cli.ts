@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { allocate, isFree } from './allocate';
 import type { AllocateOptions, Protocol } from './options';
 import { holdersOf } from './holders';
+import { ExecUsageError, runExec } from './exec';
 
 const HELP = `portalloc: free network ports, fast, in bulk, and without races
 
@@ -16,6 +17,13 @@ Usage:
   portalloc [count] [options]     print <count> free ports, one a line (default 1)
   portalloc check PORT...         exit 0 when every port is free, 1 otherwise,
                                   naming the process that holds each busy port
+  portalloc --timewait [count]    print ports reserved by TIME_WAIT for 60 s: nothing
+                                  else gets them, a server that sets SO_REUSEADDR can
+                                  listen on them (ssh -D, Node, Go); no process stays
+  portalloc exec [-n N] [--range A-B] [--fds] -- command [args...]
+                                  run a command with N held ports in PORT, PORTS and
+                                  PORT_0.. (sockets at fds 3.. with --fds); the holds
+                                  last until it listens on each; its exit status
 
 Options:
   --host HOST          the address the ports must be free on
@@ -26,6 +34,7 @@ Options:
                        (default range with --first: 1024-65535)
   --exclude LIST       ports never to print, comma-separated: 8080,8081
   --json               print a JSON array (allocate) or object (check)
+  --timewait           reserve the printed ports by TIME_WAIT (loopback, TCP)
   -h, --help           show this help
   -v, --version        show the version
 
@@ -34,6 +43,8 @@ Examples:
   portalloc --first --range 1080-65535       the first free port above 1080
   portalloc 3 --protocol both --json         three ports free for TCP and UDP, as JSON
   portalloc check 3000 8080                  is anything on 3000 or 8080, and who?
+  ssh -D $(portalloc --timewait) host        a SOCKS port nothing else takes meanwhile
+  portalloc exec -n 2 -- node server.js      server.js reads process.env.PORT_0, PORT_1
 `;
 
 /** A mistake in the command line: exit 2, one line. */
@@ -84,6 +95,7 @@ function parse(argv: string[]) {
         exclude: { type: 'string' },
         first: { type: 'boolean' },
         json: { type: 'boolean' },
+        timewait: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -142,22 +154,36 @@ export function main(argv: string[], out = (line: string) => process.stdout.writ
     range: values.range === undefined ? (values.first ? [1024, 65535] : undefined) : parseRange(values.range),
     order: values.first ? 'ascending' : undefined,
     exclude: values.exclude === undefined ? undefined : parseExclude(values.exclude),
+    reserve: values.timewait ? 'timewait' : undefined,
   };
   const ports = allocate(Number(countText), options);
   out(values.json ? JSON.stringify(ports) : ports.join('\n'));
   return 0;
 }
 
+/** Prints a known error in one line; returns the exit status (2 for usage), or rethrows a bug. */
+function report(error: unknown): number {
+  const usage = error instanceof UsageError || error instanceof ExecUsageError;
+  const known = usage || typeof (error as { code?: unknown }).code === 'string';
+  if (!known) throw error;
+  const message = (error as Error).message.replace(/^portalloc: /, '');
+  process.stderr.write(`portalloc: ${message}\n`);
+  return usage || /^ERR_(INVALID|OUT_OF_RANGE)/.test((error as { code: string }).code) ? 2 : 1;
+}
+
 if (require.main === module) {
-  let status: number;
-  try {
-    status = main(process.argv.slice(2));
-  } catch (error) {
-    const known = error instanceof UsageError || typeof (error as { code?: unknown }).code === 'string';
-    if (!known) throw error;
-    const message = (error as Error).message.replace(/^portalloc: /, '');
-    process.stderr.write(`portalloc: ${message}\n`);
-    status = error instanceof UsageError || /^ERR_(INVALID|OUT_OF_RANGE)/.test((error as { code: string }).code) ? 2 : 1;
+  if (process.argv[2] === 'exec') {
+    runExec(process.argv.slice(3)).then(
+      (status) => (process.exitCode = status),
+      (error: unknown) => (process.exitCode = report(error)),
+    );
+  } else {
+    let status: number;
+    try {
+      status = main(process.argv.slice(2));
+    } catch (error) {
+      status = report(error);
+    }
+    process.exitCode = status;
   }
-  process.exitCode = status;
 }
