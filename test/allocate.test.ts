@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allocate, allocateAsync, backend, isFree } from '../dist/index.js';
-import { backendName, close, freeRange, listen, openFds, pythonBind, tryListen, tryUdp } from './helpers';
+import { backendName, close, freeRange, listen, openFds, pythonBind, root, tryListen, tryUdp } from './helpers';
 
 // The JS backend starts its worker thread (and its fds) on first use.
 beforeAll(() => void allocate(1));
@@ -164,6 +165,26 @@ describe(`allocate (${backendName})`, () => {
     await expect(allocateAsync(3, { host: '192.0.2.1' })).rejects.toThrow(expected);
     expect(() => isFree(8080, { host: '192.0.2.1' })).toThrow(expected);
     expect(openFds()).toBe(before);
+  });
+
+  it('running out of fds mid-batch fails with EMFILE and closes what it opened', () => {
+    const result = spawnSync(
+      'prlimit',
+      ['--nofile=64:64', process.execPath, '-e', `
+        const p = require('./dist'), fs = require('fs');
+        const count = () => fs.readdirSync('/proc/self/fd').length;
+        p.allocate(1);
+        const before = count(), errors = [];
+        for (const call of [() => p.allocate(200), () => p.reserve(200), () => p.allocate(200, { range: [20000, 29999] })]) {
+          try { call(); errors.push('none'); } catch (e) { errors.push([e.code, e.errno, e.syscall]); }
+        }
+        console.log(JSON.stringify({ before, after: count(), errors }));`],
+      { cwd: root, encoding: 'utf8', env: process.env },
+    );
+    expect(result.stderr).toBe('');
+    const { before, after, errors } = JSON.parse(result.stdout) as { before: number; after: number; errors: unknown[] };
+    expect(after).toBe(before);
+    for (const error of errors) expect(error).toEqual(['EMFILE', -24, expect.stringMatching(/^(socket|listen|bind)$/)]);
   });
 
   it('fails on a host name that does not resolve with ENOTFOUND', () => {
