@@ -94,6 +94,11 @@ class Hold implements Reservation {
   get [Symbol.toStringTag](): string {
     return 'Reservation';
   }
+
+  [Symbol.for('nodejs.util.inspect.custom')](_depth: number, options: object, inspect: (value: unknown, options: object) => string): string {
+    const { ports, fds, shared, released } = this;
+    return `Reservation ${inspect({ ports, fds, shared, released }, options)}`;
+  }
 }
 
 function sharedUnsupported(): PortallocError {
