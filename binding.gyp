@@ -10,7 +10,8 @@
         "native/allocate.cc",
         "native/claims.cc",
         "native/coordinate.cc",
-        "native/timewait.cc"
+        "native/timewait.cc",
+        "native/inspect.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

@@ -5,6 +5,7 @@
 #include "coordinate.h"
 #include "timewait.h"
 #include "hold.h"
+#include "inspect.h"
 
 namespace portalloc {
 namespace {
@@ -20,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("claimed", Napi::Function::New(env, Claimed, "claimed"));
   exports.Set("timeWait", Napi::Function::New(env, TimeWait, "timeWait"));
   exports.Set("timeWaitAsync", Napi::Function::New(env, TimeWaitAsync, "timeWaitAsync"));
+  exports.Set("socketPorts", Napi::Function::New(env, SocketPorts, "socketPorts"));
   return exports;
 }
 

@@ -58,6 +58,8 @@ export interface Binding {
   timeWaitAsync?(request: BatchRequest): Promise<BatchOutcome>;
   /** Native only: whether some process claims the block of `port` now. */
   claimed?(port: number): boolean;
+  /** Native only: the ports another process's sockets are bound to (pidfd_getfd). */
+  socketPorts?(pid: number, fds: number[]): { fd: number; port: number; protocol: 'tcp' | 'udp' }[];
 }
 
 /** The package's root, where node-gyp-build looks for prebuilds/ and build/. */
