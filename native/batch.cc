@@ -138,6 +138,20 @@ class Batch {
     high_ = high;
     next_ = start < low || start > high ? low : start;
     remaining_ = high - low + 1;
+    step_ = 1;
+  }
+  // A coordinated batch scans on from its first bind(0) port, so its ports fill
+  // few blocks (claims.h): the ports of that port's parity first (the half
+  // bind(0) prefers, leaving the other to connect()), then the whole range.
+  void StartParityScan(uint32_t start) {
+    const uint32_t low = request_.ephemeralLow, high = request_.ephemeralHigh;
+    kernel_ = false;
+    step_ = 2;
+    low_ = low + ((start ^ low) & 1);
+    high_ = high - ((start ^ high) & 1);
+    if (low_ > high_) return StartScan(low, high, start);
+    next_ = start < low_ || start > high_ ? low_ : start;
+    remaining_ = (high_ - low_) / 2 + 1;
   }
   BatchResult& Fail(int error, const char* syscall, uint32_t port) {
     result_.error = error;
@@ -161,7 +175,7 @@ class Batch {
   int spare_ = -1;
   int spareUdp_ = -1;
   bool kernel_ = true;
-  uint32_t low_ = 0, high_ = 0, next_ = 0, remaining_ = 0;
+  uint32_t low_ = 0, high_ = 0, next_ = 0, remaining_ = 0, step_ = 1;
 };
 
 BatchResult Batch::Run() {
@@ -197,18 +211,25 @@ BatchResult Batch::Run() {
       const bool otherHalf = (static_cast<uint32_t>(port) & 1) == (request_.ephemeralLow & 1);
       if (type == SOCK_STREAM && (otherHalf || ++kernelPorts >= request_.kernelBudget)) {
         StartScan(request_.ephemeralLow, request_.ephemeralHigh, static_cast<uint32_t>(port) + 1);
+      } else if (request_.coordination.enabled) {
+        if (type == SOCK_STREAM) {
+          StartParityScan(static_cast<uint32_t>(port) + 2);
+        } else {
+          StartScan(request_.ephemeralLow, request_.ephemeralHigh, static_cast<uint32_t>(port) + 1);
+        }
       }
       if (Excluded(static_cast<uint32_t>(port)) || !Admitted(static_cast<uint32_t>(port))) {
         rejects_.push_back(fd);  // held, so the kernel does not offer it again
         continue;
       }
     } else {
+      if (remaining_ == 0 && step_ == 2) StartScan(request_.ephemeralLow, request_.ephemeralHigh, next_);
       if (remaining_ == 0) {
         spare_ = fd;
         return Exhausted();
       }
       port = static_cast<int>(next_);
-      next_ = next_ == high_ ? low_ : next_ + 1;
+      next_ = next_ + step_ > high_ ? low_ : next_ + step_;
       --remaining_;
       if (Excluded(static_cast<uint32_t>(port)) || !Admitted(static_cast<uint32_t>(port))) {
         spare_ = fd;

@@ -14,8 +14,16 @@
 import fs from 'node:fs';
 import type { BatchOutcome, BatchRequest } from './binding';
 
-/** How long a claim and an in-process "recently handed out" mark last, at least. */
-export const CLAIM_MS = 20_000;
+/**
+ * How long a claim and an in-process "recently handed out" mark last, at least:
+ * 20 s, or PORTALLOC_CLAIM_MS (1,000 to 3,600,000).
+ */
+export const CLAIM_MS = claimMs(process.env.PORTALLOC_CLAIM_MS);
+
+function claimMs(text: string | undefined): number {
+  const value = Number(text);
+  return text !== undefined && Number.isInteger(value) && value >= 1000 && value <= 3_600_000 ? value : 20_000;
+}
 const BLOCK_SHIFT = 6;
 const BLOCKS = 65536 >> BLOCK_SHIFT;
 /**
