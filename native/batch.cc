@@ -141,8 +141,9 @@ class Batch {
     step_ = 1;
   }
   // A coordinated batch scans on from its first bind(0) port, so its ports fill
-  // few blocks (claims.h): the ports of that port's parity first (the half
-  // bind(0) prefers, leaving the other to connect()), then the whole range.
+  // few blocks (claims.h): the ports of that port's parity first (for TCP the
+  // half bind(0) prefers, leaving the other to connect(); UDP follows suit, so
+  // its ports are rarely TCP clients' too), then the whole range.
   void StartParityScan(uint32_t start) {
     const uint32_t low = request_.ephemeralLow, high = request_.ephemeralHigh;
     kernel_ = false;
@@ -186,6 +187,10 @@ BatchResult Batch::Run() {
   primary_.reserve(count);
   if (both) udp_.reserve(count);
   if (request_.rangeFrom != 0) StartScan(request_.rangeFrom, request_.rangeTo, request_.start);
+  const uint32_t continueAt = request_.coordination.enabled ? request_.coordination.continueAt : 0;
+  if (request_.rangeFrom == 0 && continueAt >= request_.ephemeralLow && continueAt <= request_.ephemeralHigh) {
+    StartParityScan(continueAt);
+  }
   uint32_t kernelPorts = 0;
 
   while (result_.ports.size() < count) {
@@ -212,11 +217,7 @@ BatchResult Batch::Run() {
       if (type == SOCK_STREAM && (otherHalf || ++kernelPorts >= request_.kernelBudget)) {
         StartScan(request_.ephemeralLow, request_.ephemeralHigh, static_cast<uint32_t>(port) + 1);
       } else if (request_.coordination.enabled) {
-        if (type == SOCK_STREAM) {
-          StartParityScan(static_cast<uint32_t>(port) + 2);
-        } else {
-          StartScan(request_.ephemeralLow, request_.ephemeralHigh, static_cast<uint32_t>(port) + 1);
-        }
+        StartParityScan(static_cast<uint32_t>(port) + 2);
       }
       if (Excluded(static_cast<uint32_t>(port)) || !Admitted(static_cast<uint32_t>(port))) {
         rejects_.push_back(fd);  // held, so the kernel does not offer it again

@@ -1,5 +1,5 @@
 // Cross-process coordination of plain allocations (pure C++, no N-API). A process that hands out a
-// port of a block of 64 ports claims the block by binding an abstract unix
+// port of a block of 32 ports claims the block by binding an abstract unix
 // socket named after it ("\0portalloc/v1/block/<n>"); other processes skip
 // blocks they cannot claim. Abstract names live in the network namespace, touch
 // no TCP or UDP port, and vanish with the process: the kernel keeps the books.
@@ -10,7 +10,7 @@
 
 namespace portalloc {
 
-constexpr uint32_t kBlockShift = 6;  // 64 ports per block
+constexpr uint32_t kBlockShift = 5;  // 32 ports per block
 constexpr uint32_t kBlocks = 65536 >> kBlockShift;
 
 // What a batch needs to coordinate: set by ReadCoordination.
@@ -18,6 +18,9 @@ struct Coordination {
   bool enabled = false;
   std::vector<uint8_t> owned;  // a bitmap of kBlocks bits: blocks this process already claims
   uint32_t budget = 0;         // how many new claims (fds) the batch may open
+  // Kernel's range only: scan on from this port instead of asking bind(0), so
+  // successive batches of this process fill the blocks it claims (0: bind(0)).
+  uint32_t continueAt = 0;
 };
 
 // Binds the abstract name of `block`: a bound, never-listening unix socket,

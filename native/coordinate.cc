@@ -10,6 +10,8 @@ bool ReadCoordination(const Napi::Object& object, Coordination* out) {
   if (!out->enabled) return true;
   Napi::Value owned = object.Get("ownedBlocks");
   Napi::Value budget = object.Get("claimBudget");
+  Napi::Value continueAt = object.Get("continueAt");
+  if (continueAt.IsNumber()) out->continueAt = continueAt.As<Napi::Number>().Uint32Value();
   if (!owned.IsTypedArray() || owned.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
       owned.As<Napi::Uint8Array>().ByteLength() != kBlocks / 8 || !budget.IsNumber()) {
     Napi::TypeError::New(object.Env(), "portalloc: native request coordination fields are malformed")

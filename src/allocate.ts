@@ -147,9 +147,10 @@ export function allocate(count: number, options?: AllocateOptions): number[] {
   if (mode.timeWait) return settle(timeWaitBinding().timeWait!(timeWaitRequest(planned)), planned).ports;
   const cross = crossProcess(mode);
   if (mode.coordinate === false) return settle(binding.allocate(planned.request), planned).ports;
-  let outcome = binding.allocate(coordinator.prepare(planned.request, cross));
-  if (giveWay(outcome, cross)) outcome = binding.allocate(planned.request);
-  coordinator.record(outcome);
+  let request = coordinator.prepare(planned.request, cross, options?.order === 'ascending');
+  let outcome = binding.allocate(request);
+  for (let next; (next = giveWay(outcome, request, planned, cross, options)); ) outcome = binding.allocate((request = next));
+  coordinator.record(outcome, request);
   return settle(outcome, planned).ports;
 }
 
@@ -166,9 +167,10 @@ export async function allocateAsync(count: number, options?: AllocateOptions): P
   if (mode.timeWait) return settle(await timeWaitBinding().timeWaitAsync!(timeWaitRequest(planned)), planned).ports;
   const cross = crossProcess(mode);
   if (mode.coordinate === false) return settle(await binding.allocateAsync(planned.request), planned).ports;
-  let outcome = await binding.allocateAsync(coordinator.prepare(planned.request, cross));
-  if (giveWay(outcome, cross)) outcome = await binding.allocateAsync(planned.request);
-  coordinator.record(outcome);
+  let request = coordinator.prepare(planned.request, cross, options?.order === 'ascending');
+  let outcome = await binding.allocateAsync(request);
+  for (let next; (next = giveWay(outcome, request, planned, cross, options)); ) outcome = await binding.allocateAsync((request = next));
+  coordinator.record(outcome, request);
   return settle(outcome, planned).ports;
 }
 
@@ -184,20 +186,28 @@ function crossProcess(mode: HandoffMode): boolean {
 }
 
 /**
- * After a coordinated batch that failed for want of unclaimed ports or of fds:
- * coordination steps aside (fds: every claim is let go) and the batch runs
- * again without it. True when it should run again.
+ * After a coordinated batch that failed for want of ports or of fds,
+ * coordination steps aside, one step at a time, and returns the batch to run
+ * again (undefined: the outcome stands). Out of ports: first this process
+ * forgets which ports it handed out (other processes' claims still count),
+ * then the batch runs plain. Out of fds: every claim is let go, and the batch
+ * runs plain.
  */
-function giveWay(outcome: BatchOutcome, cross: boolean): boolean {
+function giveWay(outcome: BatchOutcome, request: BatchRequest, planned: Plan, cross: boolean, options: AllocateOptions | undefined): BatchRequest | undefined {
+  if (request === planned.request) return undefined; // plain already
   if ('exhausted' in outcome) {
+    if (cross && coordinator.remembersPorts) {
+      coordinator.forgetPorts();
+      return coordinator.prepare(planned.request, cross, options?.order === 'ascending');
+    }
     coordinator.forgetPorts();
-    return true;
+    return planned.request;
   }
   if ('errno' in outcome && (outcome.errno === 24 || outcome.errno === 23)) {
     if (cross) coordinator.releaseAll();
-    return true;
+    return planned.request;
   }
-  return false;
+  return undefined;
 }
 
 function timeWaitBinding(): Binding {

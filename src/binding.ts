@@ -30,10 +30,12 @@ export interface BatchRequest {
   shared: boolean;
   /** Cross-process coordination (native only, see coordinate.ts): skip blocks other processes claim. */
   coordinate?: boolean;
-  /** A bitmap of 1,024 bits: the blocks of 64 ports this process claims already. */
+  /** A bitmap of 2,048 bits: the blocks of 32 ports this process claims already. */
   ownedBlocks?: Uint8Array;
   /** How many new block claims (one fd each) the batch may open. */
   claimBudget?: number;
+  /** Kernel's range: scan on from this port instead of asking bind(0). */
+  continueAt?: number;
 }
 
 /** What a batch gave: ports (and, when held, the sockets), a system error, or too few ports. */

@@ -1,7 +1,7 @@
 /**
  * Cross-process coordination of plain allocations (see docs/handoff.md).
  *
- * A batch that hands out a port of a block of 64 ports claims the block for
+ * A batch that hands out a port of a block of 32 ports claims the block for
  * this process by binding an abstract unix socket named after it; batches in
  * other processes skip blocks they cannot claim. Within this process, ports
  * handed out recently are not handed out again. Both last CLAIM_MS after the
@@ -24,7 +24,7 @@ function claimMs(text: string | undefined): number {
   const value = Number(text);
   return text !== undefined && Number.isInteger(value) && value >= 1000 && value <= 3_600_000 ? value : 20_000;
 }
-const BLOCK_SHIFT = 6;
+const BLOCK_SHIFT = 5;
 const BLOCKS = 65536 >> BLOCK_SHIFT;
 /**
  * In-process memory covers this many ports: past it, the marks are dropped,
@@ -68,8 +68,10 @@ export class Coordinator {
   #recent = new Uint8Array(65536 / 8);
   #rotated = Date.now();
   #marks = 0;
+  /** Where the next batch of a kind goes on from, so this process fills the blocks it claims. */
+  readonly #next = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
-  /** At most this many claim sockets: a sixteenth of the fd limit, 16 to 1024. */
+  /** At most this many claim sockets: a sixteenth of the fd limit, 16 to 2,048 (every block). */
   readonly cap: number;
 
   constructor(binding: ClaimBinding) {
@@ -86,7 +88,7 @@ export class Coordinator {
    * The request with coordination added: the blocks this process owns, how many
    * new claims it may open, and its recent ports added to `exclude`.
    */
-  prepare(request: BatchRequest, crossProcess: boolean): BatchRequest {
+  prepare(request: BatchRequest, crossProcess: boolean, ascending = false): BatchRequest {
     this.#expire(Date.now());
     if (this.#marks > MAX_MARKS) this.forgetPorts();
     let exclude = this.#recent;
@@ -101,11 +103,17 @@ export class Coordinator {
       if (this.cap - this.#owned.size >= room) break;
       this.#drop(block);
     }
-    return { ...request, exclude, coordinate: true, ownedBlocks: this.#ownedBits, claimBudget: this.cap - this.#owned.size } as BatchRequest;
+    const prepared: BatchRequest = { ...request, exclude, coordinate: true, ownedBlocks: this.#ownedBits, claimBudget: this.cap - this.#owned.size };
+    const next = this.#next.get(kind(request));
+    if (next !== undefined) {
+      if (request.rangeFrom === 0) prepared.continueAt = next;
+      else if (!ascending) prepared.start = next; // 'random' order: random once, then onwards
+    }
+    return prepared;
   }
 
   /** Keeps what a successful batch claimed and marks its ports as recent. */
-  record(outcome: BatchOutcome): void {
+  record(outcome: BatchOutcome, request?: BatchRequest): void {
     const claimed = outcome as Claimed;
     const now = Date.now();
     const expires = now + CLAIM_MS;
@@ -116,6 +124,11 @@ export class Coordinator {
       });
     }
     if (!('ports' in outcome)) return;
+    if (request?.coordinate && outcome.ports.length > 0) {
+      // The kernel's range goes on in the parity of bind(0)'s first port; a range port by port.
+      const step = request.rangeFrom === 0 ? 2 : 1;
+      this.#next.set(kind(request), outcome.ports[outcome.ports.length - 1]! + step);
+    }
     this.#marks += outcome.ports.length;
     for (const port of outcome.ports) {
       this.#current[port >> 3]! |= 1 << (port & 7);
@@ -132,8 +145,14 @@ export class Coordinator {
     this.#schedule();
   }
 
+  /** Whether this process remembers ports it handed out. */
+  get remembersPorts(): boolean {
+    return this.#marks > 0;
+  }
+
   /** Forgets which ports this process handed out: the range ran out without them. */
   forgetPorts(): void {
+    this.#next.clear();
     this.#current = new Uint8Array(65536 / 8);
     this.#previous = new Uint8Array(65536 / 8);
     this.#recent = new Uint8Array(65536 / 8);
@@ -178,6 +197,11 @@ export class Coordinator {
     }, CLAIM_MS / 4);
     this.#timer.unref();
   }
+}
+
+/** Batches that go on from one another: same host, protocol and range. */
+function kind(request: BatchRequest): string {
+  return `${request.host}|${request.protocol}|${request.rangeFrom}-${request.rangeTo}`;
 }
 
 /** How a plain allocation hands its ports over: validated `reserve` and `coordinate` options. */

@@ -24,7 +24,9 @@ convention). Signals are forwarded; the exit status is the command's.`;
 export class ExecUsageError extends Error {}
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
-const POLL_MS = 25;
+/** /proc/net/tcp costs milliseconds to read on a busy host: poll often at first, then seldom. */
+const POLL_FIRST_MS = 20;
+const POLL_MAX_MS = 500;
 
 interface ExecArguments {
   count: number;
@@ -104,17 +106,26 @@ function listeningPorts(): Set<number> {
   return ports;
 }
 
-/** Releases the hold once every port has a listener, or when `stop` is called. */
+/**
+ * Releases the hold once every port has a listener, or when the returned
+ * function is called. A command that listens and stops again between two
+ * polls keeps the hold until it exits: harmless, as the holds are shared.
+ */
 function releaseWhenListening(hold: Reservation): () => void {
-  const timer = setInterval(() => {
-    const listening = listeningPorts();
-    if (hold.ports.every((port) => listening.has(port))) stop();
-  }, POLL_MS);
-  timer.unref();
+  let timer: NodeJS.Timeout | undefined;
   const stop = () => {
-    clearInterval(timer);
+    clearTimeout(timer);
     hold.release();
   };
+  const poll = (wait: number) => {
+    timer = setTimeout(() => {
+      const listening = listeningPorts();
+      if (hold.ports.every((port) => listening.has(port))) stop();
+      else poll(Math.min(wait * 2, POLL_MAX_MS));
+    }, wait);
+    timer.unref();
+  };
+  poll(POLL_FIRST_MS);
   return stop;
 }
 

@@ -41,7 +41,7 @@ describe(`allocate (${backendName})`, () => {
 
   it('keeps a batch of 5,000 distinct and closes every socket', () => {
     const before = openFds();
-    // Coordination keeps a claim socket per block of 64 ports for 20 s (handoff.test.ts counts those).
+    // Coordination keeps a claim socket per block of 32 ports for 20 s (handoff.test.ts counts those).
     const ports = allocate(5000, { coordinate: false });
     expect(new Set(ports).size).toBe(5000);
     expect(openFds()).toBe(before);
@@ -130,7 +130,7 @@ describe(`allocate (${backendName})`, () => {
   });
 
   it("'both' skips a port that only UDP uses", async () => {
-    const [port] = allocate(1, { protocol: 'udp' });
+    const [port] = allocate(1, { protocol: 'both' }); // free for TCP too, whatever other suites do meanwhile
     const { createSocket } = await import('node:dgram');
     const socket = createSocket({ type: 'udp6', ipv6Only: false });
     await new Promise<void>((resolve) => socket.bind(port!, '::', resolve));
