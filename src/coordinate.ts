@@ -103,13 +103,27 @@ export class Coordinator {
       if (this.cap - this.#owned.size >= room) break;
       this.#drop(block);
     }
-    const prepared: BatchRequest = { ...request, exclude, coordinate: true, ownedBlocks: this.#ownedBits, claimBudget: this.cap - this.#owned.size };
     const next = this.#next.get(kind(request));
-    if (next !== undefined) {
-      if (request.rangeFrom === 0) prepared.continueAt = next;
-      else if (!ascending) prepared.start = next; // 'random' order: random once, then onwards
-    }
-    return prepared;
+    // One literal, one shape: this runs for every allocate().
+    return {
+      count: request.count,
+      host: request.host,
+      protocol: request.protocol,
+      rangeFrom: request.rangeFrom,
+      rangeTo: request.rangeTo,
+      // 'random' order in a range: random once, then onwards.
+      start: next !== undefined && request.rangeFrom !== 0 && !ascending ? next : request.start,
+      ephemeralLow: request.ephemeralLow,
+      ephemeralHigh: request.ephemeralHigh,
+      kernelBudget: request.kernelBudget,
+      exclude,
+      hold: request.hold,
+      shared: request.shared,
+      coordinate: true,
+      ownedBlocks: this.#ownedBits,
+      claimBudget: this.cap - this.#owned.size,
+      continueAt: next !== undefined && request.rangeFrom === 0 ? next : 0,
+    };
   }
 
   /** Keeps what a successful batch claimed and marks its ports as recent. */
