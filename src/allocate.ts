@@ -134,12 +134,17 @@ function toReservation(outcome: BatchOutcome, planned: Plan): Reservation {
 /**
  * Returns `count` distinct ports, each of which could be bound when returned.
  * Every socket of the batch stays open until the batch is complete, so no
- * port appears twice, and all are closed before it returns.
+ * port appears twice, and all are closed before it returns. With the native
+ * backend, processes that allocate at the same time get disjoint ports and
+ * this process does not return a port twice for at least 20 s (claims by
+ * abstract unix sockets, one per block of 32 ports: see docs/handoff.md).
  *
  * @example
  * import { allocate } from 'portalloc';
  * const [http, grpc] = allocate(2);
  * const ports = allocate(1000, { range: [20000, 29999] });
+ * // For a program you do not control: nothing else binds it for 60 s, a Node server can.
+ * const [socks] = allocate(1, { reserve: 'timewait' });
  */
 export function allocate(count: number, options?: AllocateOptions): number[] {
   const planned = plan(count, options, binding, false);

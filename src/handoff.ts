@@ -33,6 +33,8 @@ export interface SpawnWithSocketsOptions extends Omit<SpawnOptions, 'stdio' | 's
  * systemd's socket activation does. The child listens on the very socket this
  * process bound: no other process can take the port in between. Native
  * backend only (the JS backend's holds are node:net servers in a worker).
+ * As the command runs through `/bin/sh`, a missing command shows as exit
+ * status 127 rather than an 'error' event.
  *
  * @example
  * import { reserve, spawnWithSockets } from 'portalloc';
