@@ -58,7 +58,9 @@ export function parseExec(argv: string[]): ExecArguments {
       break;
     }
     if (!arg.startsWith('-')) break;
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    // --name=value and -nN as well as separate values.
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : /^-n\d/.test(arg) ? ['-n', arg.slice(2)] : [arg, undefined];
     const take = (name: string) => inline ?? value(name);
     if (flag === '-n' || flag === '--count') {
       const text = take(flag);
