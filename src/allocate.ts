@@ -218,8 +218,8 @@ function giveWay(outcome: BatchOutcome, request: BatchRequest, planned: Plan, cr
 function timeWaitBinding(): Binding {
   if (!binding.timeWait || !binding.timeWaitAsync) {
     throw unsupportedError(
-      "reserve: 'timewait' needs the native backend: it accepts and closes a loopback connection in a fixed order that node:net does not expose synchronously. " +
-        'Use reserve({ shared: true }) where the addon loads, or install portalloc where its addon loads.',
+      "reserve: 'timewait' needs the native backend: node:net sets SO_REUSEADDR before it binds, so its bind could land on a port " +
+        'that another process holds shared or that is already in TIME_WAIT, and hand that out. Install portalloc where its addon loads.',
     );
   }
   return binding;
