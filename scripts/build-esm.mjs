@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const entries = ['index'];
+const entries = ['index', 'portfinder', 'detect-port'];
 
 for (const entry of entries) {
   process.env.PORTALLOC_BACKEND ??= 'js'; // listing the exports must not need the addon
