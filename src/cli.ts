@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+/**
+ * The portalloc command: prints free ports, or checks ports.
+ * Usage errors exit 2 with one line on stderr, never a stack trace.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { allocate, isFree } from './allocate';
+import type { AllocateOptions, Protocol } from './options';
+import { holdersOf } from './holders';
+
+const HELP = `portalloc: free network ports, fast, in bulk, and without races
+
+Usage:
+  portalloc [count] [options]     print <count> free ports, one a line (default 1)
+  portalloc check PORT...         exit 0 when every port is free, 1 otherwise,
+                                  naming the process that holds each busy port
+
+Options:
+  --host HOST          the address the ports must be free on
+                       (default: every local address, IPv4 and IPv6)
+  --protocol P         tcp (default), udp, or both
+  --range A-B          pick ports from A to B inclusive (default: the kernel's choice)
+  --first              the lowest free ports of the range, in ascending order
+                       (default range with --first: 1024-65535)
+  --exclude LIST       ports never to print, comma-separated: 8080,8081
+  --json               print a JSON array (allocate) or object (check)
+  -h, --help           show this help
+  -v, --version        show the version
+
+Examples:
+  portalloc 5                                five free TCP ports
+  portalloc --first --range 1080-65535       the first free port above 1080
+  portalloc 3 --protocol both --json         three ports free for TCP and UDP, as JSON
+  portalloc check 3000 8080                  is anything on 3000 or 8080, and who?
+`;
+
+/** A mistake in the command line: exit 2, one line. */
+class UsageError extends Error {}
+
+function version(): string {
+  const manifest = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+function parsePort(text: string, what: string): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`${what} must be a port number from 1 to 65535; got '${text}'`);
+  const port = Number(text);
+  if (port < 1 || port > 65535) throw new UsageError(`${what} must be a port number from 1 to 65535; got '${text}'`);
+  return port;
+}
+
+function parseRange(text: string): [number, number] {
+  const match = /^(\d+)-(\d+)$/.exec(text);
+  if (!match) throw new UsageError(`--range must look like 8000-9000; got '${text}'`);
+  const range: [number, number] = [parsePort(match[1]!, '--range start'), parsePort(match[2]!, '--range end')];
+  if (range[0] > range[1]) throw new UsageError(`--range start must not be above its end; got '${text}'`);
+  return range;
+}
+
+function parseExclude(text: string): number[] {
+  return text
+    .split(',')
+    .filter((part) => part.trim() !== '')
+    .map((part) => parsePort(part.trim(), '--exclude'));
+}
+
+function parseProtocol(text: string): Protocol {
+  if (text !== 'tcp' && text !== 'udp' && text !== 'both') throw new UsageError(`--protocol must be tcp, udp or both; got '${text}'`);
+  return text;
+}
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        host: { type: 'string' },
+        protocol: { type: 'string' },
+        range: { type: 'string' },
+        exclude: { type: 'string' },
+        first: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message.split('\n')[0]!);
+  }
+}
+
+function check(ports: number[], values: ReturnType<typeof parse>['values'], out: (line: string) => void): number {
+  const protocol = values.protocol === undefined ? 'tcp' : parseProtocol(values.protocol);
+  const report: Record<string, { free: boolean; holders: ReturnType<typeof holdersOf> }> = {};
+  let allFree = true;
+  for (const port of ports) {
+    const free = isFree(port, { host: values.host, protocol });
+    const holders = free ? [] : holdersOf(port).filter((holder) => protocol === 'both' || holder.protocol === protocol);
+    report[port] = { free, holders };
+    allFree &&= free;
+    if (values.json) continue;
+    if (free) {
+      out(`${port} free`);
+    } else if (holders.length === 0) {
+      out(`${port} busy (no process visible: a bound, non-listening socket such as a reservation, or another user's)`);
+    } else {
+      const who = holders.map((h) => (h.pid === undefined ? `${h.protocol} ${h.state}` : `${h.protocol} ${h.state} pid ${h.pid} ${h.command}`));
+      out(`${port} busy: ${[...new Set(who)].join('; ')}`);
+    }
+  }
+  if (values.json) out(JSON.stringify(report));
+  return allFree ? 0 : 1;
+}
+
+/** Runs the CLI; returns the exit status. */
+export function main(argv: string[], out = (line: string) => process.stdout.write(line + '\n')): number {
+  const { values, positionals } = parse(argv);
+  if (values.help) {
+    out(HELP.trimEnd());
+    return 0;
+  }
+  if (values.version) {
+    out(version());
+    return 0;
+  }
+  if (positionals[0] === 'check') {
+    if (positionals.length < 2) throw new UsageError('check needs at least one port: portalloc check 3000 8080');
+    return check(positionals.slice(1).map((text) => parsePort(text, 'check')), values, out);
+  }
+  if (positionals.length > 1) throw new UsageError(`expected at most one count; got '${positionals.join(' ')}'`);
+  const countText = positionals[0] ?? '1';
+  if (!/^\d+$/.test(countText) || Number(countText) < 1 || Number(countText) > 65535) {
+    throw new UsageError(`count must be a whole number from 1 to 65535; got '${countText}' (see portalloc --help)`);
+  }
+  const options: AllocateOptions = {
+    host: values.host,
+    protocol: values.protocol === undefined ? undefined : parseProtocol(values.protocol),
+    range: values.range === undefined ? (values.first ? [1024, 65535] : undefined) : parseRange(values.range),
+    order: values.first ? 'ascending' : undefined,
+    exclude: values.exclude === undefined ? undefined : parseExclude(values.exclude),
+  };
+  const ports = allocate(Number(countText), options);
+  out(values.json ? JSON.stringify(ports) : ports.join('\n'));
+  return 0;
+}
+
+if (require.main === module) {
+  let status: number;
+  try {
+    status = main(process.argv.slice(2));
+  } catch (error) {
+    const known = error instanceof UsageError || typeof (error as { code?: unknown }).code === 'string';
+    if (!known) throw error;
+    const message = (error as Error).message.replace(/^portalloc: /, '');
+    process.stderr.write(`portalloc: ${message}\n`);
+    status = error instanceof UsageError || /^ERR_(INVALID|OUT_OF_RANGE)/.test((error as { code: string }).code) ? 2 : 1;
+  }
+  process.exitCode = status;
+}
