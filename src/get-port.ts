@@ -34,7 +34,10 @@ function checkExclude(exclude: unknown): Set<number> {
   if (typeof (exclude as Iterable<unknown>)[Symbol.iterator] !== 'function') {
     throw new TypeError('The `exclude` option must be an iterable.');
   }
-  for (const element of exclude as Iterable<unknown>) {
+  // One pass: a generator (portNumbers()) can be read once. get-port 7.2 reads it
+  // twice, so there it excludes nothing; here it excludes its ports.
+  const ports = [...(exclude as Iterable<unknown>)];
+  for (const element of ports) {
     if (typeof element !== 'number') {
       throw new TypeError('Each item in the `exclude` option must be a number corresponding to the port you want excluded.');
     }
@@ -42,7 +45,7 @@ function checkExclude(exclude: unknown): Set<number> {
       throw new TypeError(`Number ${element} in the exclude option is not a safe integer and can't be used`);
     }
   }
-  return new Set(exclude as Iterable<number>);
+  return new Set(ports as number[]);
 }
 
 /**

@@ -64,9 +64,13 @@ export async function resolveListenHost(host: string): Promise<string> {
   return address;
 }
 
-/** The error Node's listen() gives, same message and properties: `listen EADDRNOTAVAIL: address not available 192.0.2.1:3000`. */
+/**
+ * The error Node's listen() gives, same message and properties:
+ * `listen EADDRNOTAVAIL: address not available 192.0.2.1:3000`.
+ */
 export function listenError(errno: number, syscall: string, address: string, port: number): NodeJS.ErrnoException {
   const [code, description] = getSystemErrorMap().get(-errno) ?? [`E${errno}`, 'unknown error'];
+  if (syscall === 'bind') syscall = 'listen'; // Node names a failed bind within listen() 'listen'
   const where = address === '' ? `:::${port}` : `${address}:${port}`;
   const error = new Error(`${syscall} ${code}: ${description} ${where}`) as NodeJS.ErrnoException & { address: string; port: number };
   error.code = code;
