@@ -51,14 +51,15 @@ export interface Portfinder {
   nextSocket: typeof nextSocket;
 }
 
-const settings = { basePort: 8000, highestPort: 65535, basePath: '/tmp/portfinder' };
-
-/** The lowest port any search starts from (8000). Assignable, as in portfinder. */
-export declare let basePort: number;
+/**
+ * The lowest port any search starts from (8000). Assignable, as in portfinder:
+ * `portfinder.basePort = 3000` (CommonJS, or the ESM default import).
+ */
+export let basePort = 8000;
 /** The highest port any search goes to (65535). Assignable, as in portfinder. */
-export declare let highestPort: number;
+export let highestPort = 65535;
 /** The path a socket search starts from ('/tmp/portfinder'). Assignable, as in portfinder. */
-export declare let basePath: string;
+export let basePath = '/tmp/portfinder';
 
 /**
  * Sets the port searches start from.
@@ -67,7 +68,7 @@ export declare let basePath: string;
  * portfinder.setBasePort(3000);
  */
 export function setBasePort(port: number): void {
-  settings.basePort = port;
+  basePort = port;
 }
 
 /**
@@ -77,7 +78,7 @@ export function setBasePort(port: number): void {
  * portfinder.setHighestPort(3999);
  */
 export function setHighestPort(port: number): void {
-  settings.highestPort = port;
+  highestPort = port;
 }
 
 /**
@@ -87,26 +88,17 @@ export function setHighestPort(port: number): void {
  * portfinder.setBasePath('/tmp/my-app');
  */
 export function setBasePath(socketPath: string): void {
-  settings.basePath = socketPath;
+  basePath = socketPath;
 }
 
-// portfinder's settings are plain properties of its module: reading and assigning
-// `portfinder.basePort` goes through `settings` here, for CommonJS and ESM default imports.
-for (const name of ['basePort', 'highestPort', 'basePath'] as const) {
-  Object.defineProperty(module.exports, name, {
-    enumerable: true,
-    configurable: true,
-    get: () => settings[name],
-    set: (value: never) => {
-      settings[name] = value;
-    },
-  });
-}
+// The settings are exported `let`s: the CommonJS build reads and writes them as
+// properties of the module (`exports.basePort`), so assigning `portfinder.basePort`
+// works as it does in portfinder.
 
 /** The first port from `port` up that a Node server could listen on everywhere (and on `host`), claimed. */
 async function findPort(options: PortFinderOptions): Promise<number> {
-  const port = Number(options.port) || Number(options.startPort) || Number(settings.basePort);
-  const stopPort = Number(options.stopPort) || Number(settings.highestPort);
+  const port = Number(options.port) || Number(options.startPort) || Number(basePort);
+  const stopPort = Number(options.stopPort) || Number(highestPort);
   let startPort = options.startPort;
   if (!startPort) {
     startPort = port;
@@ -114,7 +106,7 @@ async function findPort(options: PortFinderOptions): Promise<number> {
     if (stopPort < startPort) throw Error(`Provided options.stopPort(${stopPort}) is less than options.port(${startPort})`);
   }
   const host = options.host ? await resolveListenHost(options.host) : '';
-  for (let candidate = port; candidate <= settings.highestPort; candidate++) {
+  for (let candidate = port; candidate <= highestPort; candidate++) {
     if (!Number.isInteger(candidate) || candidate > 65535) throw badPortError(candidate);
     if (isTaken(candidate)) continue;
     claim(candidate);
@@ -265,7 +257,7 @@ export function nextSocket(socketPath: string): string {
 
 async function findSocket(options: SocketFinderOptions): Promise<string> {
   const mode = options.mod || 0o755;
-  let socketPath = options.path || `${settings.basePath}.sock`;
+  let socketPath = options.path || `${basePath}.sock`;
   const dir = path.dirname(socketPath);
   const stats = await fs.promises.stat(dir).catch(() => undefined);
   if (!stats?.isDirectory()) await fs.promises.mkdir(dir, { mode, recursive: true });
@@ -310,5 +302,5 @@ export function getSocketPromise(options?: SocketFinderOptions): Promise<string>
 }
 
 /** `import portfinder from 'portalloc/portfinder'`: the module itself, as portfinder's CommonJS export. */
-const portfinder: Portfinder = module.exports;
+const portfinder: Portfinder = exports;
 export default portfinder;
