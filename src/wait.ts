@@ -43,17 +43,28 @@ function checkWaitOptions(port: unknown, options: unknown): { port: number; host
   return { port: checked, ...(host === undefined ? {} : { host }), timeout, interval };
 }
 
-/** Whether a TCP connection to host:port is accepted (the socket is closed again at once). */
+/**
+ * Whether a TCP connection to host:port is accepted. An accepted connection is
+ * ended politely (FIN, its data drained) rather than reset, so the server sees
+ * a client that hung up, not an ECONNRESET; it is destroyed if the server does
+ * not close its side within `limit` ms.
+ */
 function accepts(host: string, port: number, limit: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
-    const done = (accepted: boolean) => {
+    socket.setTimeout(limit, () => {
       socket.destroy();
-      resolve(accepted);
-    };
-    socket.setTimeout(limit, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
+      resolve(false);
+    });
+    socket.once('error', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('connect', () => {
+      resolve(true);
+      socket.resume();
+      socket.end();
+    });
   });
 }
 
