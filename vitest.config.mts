@@ -10,6 +10,8 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'native', env: { PORTALLOC_BACKEND: 'native' } } },
       { extends: true, test: { name: 'js', env: { PORTALLOC_BACKEND: 'js' } } },
+      // Type tests (*.test-d.ts, *.test-d.mts): tsc over the built declarations, resolved by package name.
+      { test: { name: 'types', typecheck: { enabled: true, only: true, include: ['test/**/*.test-d.{ts,mts}'], tsconfig: 'test/tsconfig.json' } } },
     ],
   },
 });
