@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { isFree } from '../dist/index.js';
 import { close, listen, root } from './helpers';
 
 /** Servers a suite started; `closeAll()` in afterEach. */
@@ -59,4 +60,21 @@ export function runProgram(dir: string, file: string, source: string, options: {
   const result = spawnSync(process.execPath, [file], { cwd: dir, encoding: 'utf8', env: process.env, ...options });
   if (result.status !== 0) throw new Error(`${file} failed (${result.status}): ${result.stderr}`);
   return JSON.parse(result.stdout);
+}
+
+/**
+ * `size` consecutive ports that are all free now, at a random place in
+ * 10000-19999 or 30000-32767: below the kernel's ephemeral range (bind(0) and
+ * connect() never pick them) and away from 20000-29999, where the core suites
+ * allocate whole ranges while these suites run.
+ */
+export function freeRange(size: number): [number, number] {
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const low = Math.random() < 0.78;
+    const from = low ? 10000 + Math.floor(Math.random() * (10000 - size)) : 30000 + Math.floor(Math.random() * (2768 - size));
+    let free = true;
+    for (let port = from; port < from + size && free; port++) free = isFree(port);
+    if (free) return [from, from + size - 1];
+  }
+  throw new Error(`no ${size} consecutive free ports found`);
 }

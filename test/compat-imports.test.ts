@@ -4,8 +4,8 @@
  */
 import fs from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runProgram, userProject } from './compat-helpers';
-import { backendName, freeRange } from './helpers';
+import { freeRange, runProgram, userProject } from './compat-helpers';
+import { backendName } from './helpers';
 
 let dir: string;
 beforeAll(() => {

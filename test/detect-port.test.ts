@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import detectPortDefault, { detect, detectPort, IPAddressNotAvailableError, waitPort, WaitPortRetryError } from '../dist/detect-port.js';
-import { Servers } from './compat-helpers';
-import { backendName, close, freeRange, listen, openFds, tryListen } from './helpers';
+import { freeRange, Servers } from './compat-helpers';
+import { backendName, close, listen, openFds, tryListen } from './helpers';
 
 // The original, for side-by-side answers.
 const original = createRequire(import.meta.url)('detect-port') as typeof import('detect-port');

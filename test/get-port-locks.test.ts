@@ -6,7 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { clearLockedPorts, getPort } from '../dist/index.js';
-import { backendName, freeRange, root } from './helpers';
+import { backendName, root } from './helpers';
+import { freeRange } from './compat-helpers';
 
 vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
 afterAll(() => vi.useRealTimers());

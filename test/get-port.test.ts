@@ -1,8 +1,8 @@
 import net from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import getPort, { clearLockedPorts, getPort as namedGetPort, portNumbers } from '../dist/index.js';
-import { timeWait, Servers } from './compat-helpers';
-import { backendName, freeRange, openFds, pythonBind, tryListen } from './helpers';
+import { freeRange, runProgram, Servers, timeWait, userProject } from './compat-helpers';
+import { backendName, openFds, pythonBind, tryListen } from './helpers';
 
 const servers = new Servers();
 afterEach(async () => {
@@ -234,7 +234,6 @@ describe(`get-port compatibility (${backendName})`, () => {
 
 describe.runIf(process.getuid?.() === 0)(`get-port as an unprivileged user (${backendName})`, () => {
   it('skips privileged ports it may not listen on (EACCES)', async () => {
-    const { userProject, runProgram } = await import('./compat-helpers');
     const dir = userProject();
     const { chmodSync } = await import('node:fs');
     chmodSync(dir, 0o755);

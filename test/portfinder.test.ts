@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import portfinder, { getPort, getPortPromise, getPorts, getPortsPromise, getSocketPromise, nextPort, nextSocket, setBasePort, setHighestPort } from '../dist/portfinder.js';
-import { Servers } from './compat-helpers';
-import { backendName, freeRange, openFds, tryListen } from './helpers';
+import { freeRange, Servers } from './compat-helpers';
+import { backendName, openFds, tryListen } from './helpers';
 
 // The original, for side-by-side answers (CommonJS).
 const original = createRequire(import.meta.url)('portfinder') as typeof import('portfinder');

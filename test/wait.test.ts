@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allocate, reserve, waitForPort, waitUntilFree } from '../dist/index.js';
-import { Servers, timeWait } from './compat-helpers';
-import { backendName, close, freeRange, listen, openFds } from './helpers';
+import { freeRange, Servers, timeWait } from './compat-helpers';
+import { backendName, close, listen, openFds } from './helpers';
 
 const servers = new Servers();
 afterEach(() => servers.closeAll());
