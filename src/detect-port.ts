@@ -5,7 +5,7 @@
  * calls running at the same time in one process never get the same port.
  * See docs/compat.md.
  */
-import { claim, isTaken, takenPorts, unclaim, unclaimLater } from './locks';
+import { claim, isTaken, unclaim, unclaimLater } from './locks';
 import { checkListen, EADDRNOTAVAIL, isPortNumber, randomPort, resolveListenHost } from './listen-check';
 
 export type DetectPortCallback = (err: Error | null, port?: number) => void;
@@ -90,7 +90,7 @@ async function findPort(first: number, hostname: string): Promise<number> {
     if (free) return port;
     unclaim(port);
   }
-  const port = await randomPort(host, takenPorts(), isTaken);
+  const port = await randomPort(host, [], isTaken);
   claim(port);
   return port;
 }

@@ -4,7 +4,7 @@
  * instead of one Node server per interface. See docs/compat.md.
  */
 import type { ListenOptions } from 'node:net';
-import { clearLocks, claim, isTaken, lock, takenPorts, unclaim } from './locks';
+import { clearLocks, claim, isTaken, lock, unclaim } from './locks';
 import { badPortError, checkListen, isBusy, isPortNumber, listenError, randomPort, resolveListenHost } from './listen-check';
 
 /** get-port's options: its own and the rest of Node's `ListenOptions`. */
@@ -92,7 +92,7 @@ export async function getPort(options?: GetPortOptions): Promise<number> {
   }
   let port: number;
   try {
-    port = await randomPort(host, [...exclude, ...takenPorts()], isTaken);
+    port = await randomPort(host, exclude, isTaken);
   } catch (error) {
     const { code, errno, syscall } = error as NodeJS.ErrnoException;
     if (code === 'ERR_PORTS_EXHAUSTED') throw Object.assign(new Error('No available ports found'), { code });

@@ -10,7 +10,7 @@
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import { getSystemErrorMap, inspect } from 'node:util';
-import { allocate, allocateAsync, backend } from './allocate';
+import { allocate, backend } from './allocate';
 import { loadNative, type Binding } from './binding';
 
 export const EADDRINUSE = 98;
@@ -97,15 +97,39 @@ export function badPortError(port: unknown): RangeError {
 /**
  * A random free port from the kernel (the core's bind(0)), on `host` ('' for
  * every address), never one of `exclude` nor one another call of this process
- * has taken. The caller locks or claims it before its next await.
+ * has taken (the kernel may well return a port it just gave: then it is asked
+ * again with that port excluded). The caller locks or claims the port before
+ * its next await.
  */
 export async function randomPort(host: string, exclude: Iterable<number>, isTaken: (port: number) => boolean): Promise<number> {
   const skip = new Set(exclude);
+  if (backend === 'js') {
+    // A Node server on port 0, here: a round trip to the JS backend's worker costs more.
+    for (;;) {
+      const port = await listenAnyPort(host);
+      if (!isTaken(port) && !skip.has(port)) return port;
+    }
+  }
   for (;;) {
-    const options = { ...(host === '' ? {} : { host }), exclude: skip };
-    const [port] = backend === 'native' ? allocate(1, options) : await allocateAsync(1, options);
-    // The JS backend awaits: a concurrent call may have taken the same port meanwhile.
+    const options = { ...(host === '' ? {} : { host }), ...(skip.size === 0 ? {} : { exclude: skip }) };
+    const [port] = allocate(1, options);
     if (!isTaken(port!)) return port!;
     skip.add(port!);
   }
+}
+
+/** The port the kernel gives a Node server listening on port 0 at `host`, once it has closed. */
+function listenAnyPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      const errno = typeof error.errno === 'number' ? Math.abs(error.errno) : EINVAL;
+      reject(listenError(errno, error.syscall ?? 'listen', host, 0));
+    });
+    server.listen(host === '' ? { port: 0 } : { port: 0, host }, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }

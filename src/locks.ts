@@ -26,11 +26,6 @@ export function isTaken(port: number): boolean {
   return young.has(port) || old.has(port) || reserved.has(port) || claimed.has(port);
 }
 
-/** Every taken port, for the `exclude` bitmap of a random pick. */
-export function takenPorts(): number[] {
-  return [...new Set([...young, ...old, ...reserved, ...claimed.keys()])];
-}
-
 /** Locks a port get-port returns: for 15-30 s, or for the process with `reserve`. */
 export function lock(port: number, reserve: boolean): void {
   if (reserve) {
