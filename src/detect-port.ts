@@ -21,6 +21,9 @@ export interface PortConfig {
 /**
  * The hostname given is not an address of this machine (EADDRNOTAVAIL, the
  * original error as `cause`).
+ * @example
+ * import { detect } from 'portalloc/detect-port';
+ * await detect({ port: 3000, hostname: '192.0.2.1' }).catch((error) => error.code); //=> 'EADDRNOTAVAIL'
  */
 export class IPAddressNotAvailableError extends Error {
   readonly code = 'EADDRNOTAVAIL';
@@ -31,7 +34,12 @@ export class IPAddressNotAvailableError extends Error {
   }
 }
 
-/** `waitPort` gave up: the port was still free after `retries` checks. */
+/**
+ * `waitPort` gave up: the port was still free after `retries` checks.
+ * @example
+ * import { waitPort } from 'portalloc/detect-port';
+ * await waitPort(3000, { retries: 3 }).catch((error) => error.count); //=> 4
+ */
 export class WaitPortRetryError extends Error {
   readonly code = 'ERR_WAIT_PORT_RETRIES_EXCEEDED';
   retries: number;

@@ -22,9 +22,10 @@ export interface PortFinderOptions {
   stopPort?: number;
 }
 
-export type PortfinderCallback = (err: Error | null, port?: number) => void;
-export type PortsCallback = (err: Error | null, ports?: number[]) => void;
-export type SocketfinderCallback = (err: Error | null, socket?: string) => void;
+// The callback types portfinder declares (it calls back with `null` for no error).
+export type PortfinderCallback = (err: Error, port: number) => void;
+export type PortsCallback = (err: Error, ports: Array<number>) => void;
+export type SocketfinderCallback = (err: Error, socket: string) => void;
 
 export interface SocketFinderOptions {
   /** Mode of the socket's directory when it is created (default 0o755). */
@@ -52,13 +53,25 @@ export interface Portfinder {
 }
 
 /**
- * The lowest port any search starts from (8000). Assignable, as in portfinder:
- * `portfinder.basePort = 3000` (CommonJS, or the ESM default import).
+ * The lowest port any search starts from (8000). Assignable, as in portfinder.
+ * @example
+ * const portfinder = require('portalloc/portfinder');
+ * portfinder.basePort = 3000; // or portfinder.setBasePort(3000)
  */
 export let basePort = 8000;
-/** The highest port any search goes to (65535). Assignable, as in portfinder. */
+/**
+ * The highest port any search goes to (65535). Assignable, as in portfinder.
+ * @example
+ * const portfinder = require('portalloc/portfinder');
+ * portfinder.highestPort = 3999;
+ */
 export let highestPort = 65535;
-/** The path a socket search starts from ('/tmp/portfinder'). Assignable, as in portfinder. */
+/**
+ * The path a socket search starts from ('/tmp/portfinder'). Assignable, as in portfinder.
+ * @example
+ * const portfinder = require('portalloc/portfinder');
+ * portfinder.basePath = '/tmp/my-app';
+ */
 export let basePath = '/tmp/portfinder';
 
 /**
@@ -145,15 +158,15 @@ async function isFreeEverywhere(port: number, host: string, wantedHost: string |
 }
 
 /** Settles a promise or calls back (error first), as portfinder does; claims end after delivery. */
-function deliver<T>(work: Promise<T>, claimed: (value: T) => number[], callback?: (err: Error | null, value?: T) => void): Promise<T> | undefined {
+function deliver<T>(work: Promise<T>, claimed: (value: T) => number[], callback?: (err: Error, value: T) => void): Promise<T> | undefined {
   const delivered = work.then((value) => {
     for (const port of claimed(value)) unclaimLater(port);
     return value;
   });
   if (!callback) return delivered;
   delivered.then(
-    (value) => callback(null, value),
-    (error: Error) => callback(error),
+    (value) => callback(null as unknown as Error, value),
+    (error: Error) => callback(error, undefined as unknown as T),
   );
   return undefined;
 }

@@ -25,3 +25,30 @@ describe('ESM types', () => {
     expectTypeOf(waitPort).returns.toEqualTypeOf<Promise<boolean>>();
   });
 });
+
+import type originalGetPort from 'get-port';
+import type { portNumbers as originalPortNumbers, clearLockedPorts as originalClearLockedPorts } from 'get-port';
+import type originalPortfinder from 'portfinder';
+import type { detectPort as originalDetectPort, waitPort as originalWaitPort } from 'detect-port';
+
+describe('the same types as the originals (a typed program switches its import and still compiles)', () => {
+  it('get-port', () => {
+    expectTypeOf(getPort).toEqualTypeOf<typeof originalGetPort>();
+    expectTypeOf(portNumbers).toEqualTypeOf<typeof originalPortNumbers>();
+    expectTypeOf(clearLockedPorts).toEqualTypeOf<typeof originalClearLockedPorts>();
+  });
+
+  it('portfinder: its functions accept what portfinder\'s accept', () => {
+    expectTypeOf(portfinder.getPortPromise).toEqualTypeOf<typeof originalPortfinder.getPortPromise>();
+    expectTypeOf(portfinder.getPortsPromise).toEqualTypeOf<typeof originalPortfinder.getPortsPromise>();
+    expectTypeOf(portfinder.getPort).toMatchTypeOf<typeof originalPortfinder.getPort>();
+    expectTypeOf(portfinder.getPorts).toMatchTypeOf<typeof originalPortfinder.getPorts>();
+    expectTypeOf(portfinder.setBasePort).toEqualTypeOf<typeof originalPortfinder.setBasePort>();
+    expectTypeOf(portfinder.getPort).toBeCallableWith({ port: 3000 }, (err: Error, port: number) => void [err, port]);
+  });
+
+  it('detect-port', () => {
+    expectTypeOf(detectPort).toEqualTypeOf<typeof originalDetectPort>();
+    expectTypeOf(waitPort).toEqualTypeOf<typeof originalWaitPort>();
+  });
+});

@@ -9,6 +9,7 @@ describe('portalloc (CommonJS types)', () => {
   it('has getPort as default and by name, with get-port\'s signature', () => {
     expectTypeOf(portalloc.default).toEqualTypeOf(portalloc.getPort);
     expectTypeOf(portalloc.getPort).parameter(0).toEqualTypeOf<portalloc.GetPortOptions | undefined>();
+    expectTypeOf<portalloc.Options>().toEqualTypeOf<portalloc.GetPortOptions>();
     expectTypeOf(portalloc.getPort).returns.toEqualTypeOf<Promise<number>>();
     expectTypeOf(portalloc.portNumbers).toEqualTypeOf<(from: number, to: number) => Iterable<number>>();
     expectTypeOf(portalloc.clearLockedPorts).toEqualTypeOf<() => void>();
@@ -44,6 +45,10 @@ describe('portalloc/portfinder (CommonJS types)', () => {
     expectTypeOf(portfinder.getPorts(2, {}, (err, ports) => void [err, ports])).toEqualTypeOf<void>();
     expectTypeOf(portfinder.default.setBasePort).toEqualTypeOf<(port: number) => void>();
     expectTypeOf(portfinder.default.basePort).toBeNumber();
+    // Callbacks typed as portfinder's own types declare them still fit.
+    const typed: (err: Error, port: number) => void = () => undefined;
+    expectTypeOf(portfinder.getPort).toBeCallableWith({ port: 3000 }, typed);
+    expectTypeOf(portfinder.getPorts).toBeCallableWith(2, (err: Error, ports: Array<number>) => void [err, ports]);
   });
 });
 
