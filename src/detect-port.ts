@@ -6,7 +6,7 @@
  * See docs/compat.md.
  */
 import { claim, isTaken, unclaim, unclaimLater } from './locks';
-import { checkListen, EADDRNOTAVAIL, isPortNumber, randomPort, resolveListenHost } from './listen-check';
+import { checkListen, EADDRNOTAVAIL, isPortNumber, listenError, randomPort, resolveListenHost } from './listen-check';
 
 export type DetectPortCallback = (err: Error | null, port?: number) => void;
 
@@ -67,6 +67,7 @@ async function isFree(host: string, port: number): Promise<boolean> {
   return (await checkListen(host, port)).errno === 0;
 }
 
+/** The first free port of first .. first+9 (or a random one), claimed for the caller. */
 async function findPort(first: number, hostname: string): Promise<number> {
   const maxPort = Math.min(first + 10, 65535);
   let host = '';
@@ -75,28 +76,29 @@ async function findPort(first: number, hostname: string): Promise<number> {
       host = await resolveListenHost(hostname);
     } catch (error) {
       // detect-port takes a name that does not resolve (ENOTFOUND) as "free here".
-      if ((error as NodeJS.ErrnoException).code === 'ENOTFOUND') return first;
+      if ((error as NodeJS.ErrnoException).code === 'ENOTFOUND' && first !== 0) {
+        claim(first);
+        return first;
+      }
       throw error;
     }
   }
   for (let port = first; port !== 0 && (port === first || port < maxPort); port++) {
-    if (isTaken(port)) continue;
+    // Node's listen() throws for a bad port number: detect-port moves on.
+    if (!isPortNumber(port) || isTaken(port)) continue;
     claim(port);
-    let free = false;
+    let errno: number;
     try {
-      if (hostname && isPortNumber(port)) {
-        const { errno } = await checkListen(host, port);
-        if (errno === EADDRNOTAVAIL) throw new IPAddressNotAvailableError({ cause: new Error(`listen EADDRNOTAVAIL: address not available ${host}:${port}`) });
-        free = errno === 0;
-      } else {
-        free = await isFree('', port);
-      }
+      ({ errno } = await checkListen(host, port));
     } catch (error) {
       unclaim(port);
       throw error;
     }
-    if (free) return port;
+    if (errno === 0) return port;
     unclaim(port);
+    if (hostname && errno === EADDRNOTAVAIL) {
+      throw new IPAddressNotAvailableError({ cause: listenError(errno, 'listen', host, port) });
+    }
   }
   const port = await randomPort(host, [], isTaken);
   claim(port);

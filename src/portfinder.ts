@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { claim, isTaken, unclaim, unclaimLater } from './locks';
-import { badPortError, checkListen, EADDRNOTAVAIL, EINVAL, isBusy, listenError, resolveListenHost } from './listen-check';
+import { badPortError, checkListen, EADDRNOTAVAIL, EINVAL, isBusy, isPortNumber, listenError, resolveListenHost } from './listen-check';
 
 /** portfinder's options. */
 export interface PortFinderOptions {
@@ -120,7 +120,7 @@ async function findPort(options: PortFinderOptions): Promise<number> {
   }
   const host = options.host ? await resolveListenHost(options.host) : '';
   for (let candidate = port; candidate <= highestPort; candidate++) {
-    if (!Number.isInteger(candidate) || candidate > 65535) throw badPortError(candidate);
+    if (!isPortNumber(candidate)) throw badPortError(candidate);
     if (isTaken(candidate)) continue;
     claim(candidate);
     let free = false;

@@ -84,6 +84,17 @@ describe(`detect-port compatibility (${backendName})`, () => {
     expect(await detect({ port, hostname: 'no-such-host.invalid' })).toBe(port);
   });
 
+  it('moves past port numbers Node would refuse to a random port, as detect-port does', async () => {
+    for (const port of [70000, -5]) {
+      const got = await detect(port);
+      expect(got).toBeGreaterThan(0);
+      expect(got).toBeLessThan(65536);
+      expect(await tryListen(got)).toBe('ok');
+    }
+    // detect-port would resolve 0 here; a port 0 is of no use, so portalloc rejects.
+    await expect(detect({ hostname: 'no-such-host.invalid' })).rejects.toMatchObject({ code: 'ENOTFOUND' });
+  });
+
   it('never gives the same port to calls running at the same time (unlike detect-port)', async () => {
     const [from] = freeRange(10);
     const ports = await Promise.all(Array.from({ length: 10 }, () => detect(from)));

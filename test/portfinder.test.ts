@@ -116,6 +116,8 @@ describe(`portfinder compatibility (${backendName})`, () => {
     expect(await getPortPromise({ port: from, stopPort: from + 1 }).catch((error: Error) => error.message)).toBe(
       `No open ports found in between ${from} and ${from + 1}`,
     );
+    // With startPort given, portfinder skips its checks and Node's listen() refuses the port.
+    await expect(getPortPromise({ startPort: 5, port: -3 })).rejects.toMatchObject({ code: 'ERR_SOCKET_BAD_PORT' });
     expect(await getPortPromise({ port: -5 }).catch((error: Error) => error.message)).toBe(
       'Provided options.port(-5) is less than 0, which are cannot be bound.',
     );
