@@ -8,6 +8,7 @@
         "native/hold.cc",
         "native/convert.cc",
         "native/allocate.cc",
+        "native/inspect.cc",
         "native/check.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -4,6 +4,7 @@
 #include "allocate.h"
 #include "check.h"
 #include "hold.h"
+#include "inspect.h"
 
 namespace portalloc {
 namespace {
@@ -16,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("share", Napi::Function::New(env, Share, "share"));
   exports.Set("checkFree", Napi::Function::New(env, CheckFree, "checkFree"));
   exports.Set("lookup", Napi::Function::New(env, Lookup, "lookup"));
+  exports.Set("socketPorts", Napi::Function::New(env, SocketPorts, "socketPorts"));
   exports.Set("checkListen", Napi::Function::New(env, CheckListen, "checkListen"));
   return exports;
 }

@@ -9,6 +9,9 @@ import { checkArguments, plan, type AllocateOptions, type CheckOptions, type Pla
 const native = loadNative();
 const binding: Binding = native ?? new JsBinding();
 
+/** The running backend's raw functions, for portalloc's own modules (not exported by the package). */
+export const internalBinding: Binding = binding;
+
 /**
  * Which backend runs: `'native'` (the C++ addon: raw socket/bind/getsockname
  * in batches) or `'js'` (node:net in a worker thread, where the addon cannot
@@ -90,6 +93,11 @@ class Hold implements Reservation {
 
   get [Symbol.toStringTag](): string {
     return 'Reservation';
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](_depth: number, options: object, inspect: (value: unknown, options: object) => string): string {
+    const { ports, fds, shared, released } = this;
+    return `Reservation ${inspect({ ports, fds, shared, released }, options)}`;
   }
 }
 

@@ -47,6 +47,8 @@ export interface Binding {
   checkFree(host: string, protocol: ProtocolBits, port: number): { errno: number; syscall: string };
   /** getaddrinfo, blocking. */
   lookup(host: string): { addresses: string[] } | { eai: number; message: string };
+  /** Native only: the ports another process's sockets are bound to (pidfd_getfd). */
+  socketPorts?(pid: number, fds: number[]): { fd: number; port: number; protocol: 'tcp' | 'udp' }[];
 }
 
 /** The package's root, where node-gyp-build looks for prebuilds/ and build/. */

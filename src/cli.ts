@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { allocate, isFree } from './allocate';
+import { allocate, internalBinding, isFree } from './allocate';
 import type { AllocateOptions, Protocol } from './options';
 import { holdersOf } from './holders';
 
@@ -99,14 +99,14 @@ function check(ports: number[], values: ReturnType<typeof parse>['values'], out:
   let allFree = true;
   for (const port of ports) {
     const free = isFree(port, { host: values.host, protocol });
-    const holders = free ? [] : holdersOf(port).filter((holder) => protocol === 'both' || holder.protocol === protocol);
+    const holders = free ? [] : holdersOf(port, internalBinding.socketPorts).filter((holder) => protocol === 'both' || holder.protocol === protocol);
     report[port] = { free, holders };
     allFree &&= free;
     if (values.json) continue;
     if (free) {
       out(`${port} free`);
     } else if (holders.length === 0) {
-      out(`${port} busy (no process visible: a bound, non-listening socket such as a reservation, or another user's)`);
+      out(`${port} busy (no process visible: another user's socket, or one this backend cannot inspect)`);
     } else {
       const who = holders.map((h) => (h.pid === undefined ? `${h.protocol} ${h.state}` : `${h.protocol} ${h.state} pid ${h.pid} ${h.command}`));
       out(`${port} busy: ${[...new Set(who)].join('; ')}`);

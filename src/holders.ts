@@ -2,7 +2,9 @@
  * Who holds a port: read from /proc, for `portalloc check`. Linux only; a
  * process of another user shows only where this one may read its fds (root
  * sees all). TCP sockets that are bound but not listening (a portalloc hold,
- * say) are not listed in /proc/net/tcp, so they show as busy without a holder.
+ * say) are not listed in /proc/net/tcp: with the native backend, such sockets
+ * are found by duplicating them out of their process (pidfd_getfd), as root or
+ * for this user's own processes.
  */
 import fs from 'node:fs';
 
@@ -43,15 +45,22 @@ function socketsOn(port: number): Map<string, Omit<Holder, 'pid' | 'command'>> {
   return found;
 }
 
-/** Processes that own any of the socket inodes, by scanning /proc/<pid>/fd. */
-function owners(inodes: Set<string>): Map<string, { pid: number; command: string }> {
-  const owned = new Map<string, { pid: number; command: string }>();
-  if (inodes.size === 0) return owned;
+function commandOf(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ') || fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '?'; // the process ended meanwhile
+  }
+}
+
+/** Every process's socket fds, by inode, read from /proc/<pid>/fd. */
+function socketFds(): { pid: number; fd: number; inode: string }[] {
+  const found: { pid: number; fd: number; inode: string }[] = [];
   let pids: string[] = [];
   try {
     pids = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name));
   } catch {
-    return owned;
+    return found;
   }
   for (const pid of pids) {
     let fds: string[];
@@ -61,29 +70,55 @@ function owners(inodes: Set<string>): Map<string, { pid: number; command: string
       continue; // gone, or not ours to read
     }
     for (const fd of fds) {
-      let target: string;
       try {
-        target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+        const match = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (match) found.push({ pid: Number(pid), fd: Number(fd), inode: match[1]! });
       } catch {
-        continue;
+        // closed meanwhile
       }
-      const match = /^socket:\[(\d+)\]$/.exec(target);
-      if (!match || !inodes.has(match[1]!) || owned.has(match[1]!)) continue;
-      let command = '?';
-      try {
-        command = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ') || fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-      } catch {
-        // The process ended meanwhile.
-      }
-      owned.set(match[1]!, { pid: Number(pid), command });
     }
   }
-  return owned;
+  return found;
 }
 
-/** Every socket on `port` that /proc shows, with its process where visible. */
-export function holdersOf(port: number): Holder[] {
+/** The inodes of every socket that some /proc/net table lists. */
+function listedInodes(): Set<string> {
+  const inodes = new Set<string>();
+  for (const file of ['tcp', 'tcp6', 'udp', 'udp6']) {
+    for (const line of readLines(`/proc/net/${file}`)) {
+      const inode = line.trim().split(/\s+/)[9];
+      if (inode) inodes.add(inode);
+    }
+  }
+  return inodes;
+}
+
+export type SocketPorts = (pid: number, fds: number[]) => { fd: number; port: number; protocol: 'tcp' | 'udp' }[];
+
+/**
+ * Every socket on `port` that /proc shows, with its process where visible;
+ * with `socketPorts` (native), also bound sockets that no /proc/net table lists.
+ */
+export function holdersOf(port: number, socketPorts?: SocketPorts): Holder[] {
   const sockets = socketsOn(port);
-  const owned = owners(new Set([...sockets.keys()].filter((inode) => !inode.startsWith('tw:'))));
-  return [...sockets].map(([inode, socket]) => ({ ...socket, ...owned.get(inode) }));
+  const fds = socketFds();
+  const holders: Holder[] = [];
+  const byInode = new Map(fds.map((entry) => [entry.inode, entry]));
+  for (const [inode, socket] of sockets) {
+    const owner = byInode.get(inode);
+    holders.push(owner ? { ...socket, pid: owner.pid, command: commandOf(owner.pid) } : socket);
+  }
+  if (socketPorts) {
+    const listed = listedInodes();
+    const unlisted = new Map<number, number[]>();
+    for (const entry of fds) {
+      if (!listed.has(entry.inode)) unlisted.set(entry.pid, [...(unlisted.get(entry.pid) ?? []), entry.fd]);
+    }
+    for (const [pid, list] of unlisted) {
+      for (const found of socketPorts(pid, list)) {
+        if (found.port === port) holders.push({ protocol: found.protocol, state: 'BOUND', pid, command: commandOf(pid) });
+      }
+    }
+  }
+  return holders;
 }

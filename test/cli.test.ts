@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { reserve } from '../dist/index.js';
 import { backendName, close, freeRange, listen, runCli, tryListen } from './helpers';
 
 describe(`portalloc CLI (${backendName})`, () => {
@@ -53,6 +54,19 @@ describe(`portalloc CLI (${backendName})`, () => {
       expect(json[busy]).toMatchObject({ free: false, holders: [expect.objectContaining({ pid: process.pid, state: 'LISTEN' })] });
     } finally {
       await close(server);
+    }
+  });
+
+  it('check names the process of a reservation, a bound socket that /proc/net does not list', () => {
+    const hold = reserve(1);
+    try {
+      const { status, stdout } = runCli(['check', String(hold.ports[0])]);
+      expect(status).toBe(1);
+      // The JS backend holds with a listening server; the native one with a bound socket.
+      const state = backendName === 'native' ? 'BOUND' : 'LISTEN';
+      expect(stdout).toMatch(new RegExp(`^${hold.ports[0]} busy: tcp ${state} pid ${process.pid} `));
+    } finally {
+      hold.release();
     }
   });
 

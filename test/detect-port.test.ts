@@ -1,11 +1,12 @@
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import detectPortDefault, { detect, detectPort, IPAddressNotAvailableError, waitPort, WaitPortRetryError } from '../dist/detect-port.js';
 import { freeRange, Servers } from './compat-helpers';
-import { backendName, close, listen, openFds, tryListen } from './helpers';
+import { backendName, close, listen, openFds, root, tryListen } from './helpers';
 
 // The original, for side-by-side answers.
-const original = createRequire(import.meta.url)('detect-port') as typeof import('detect-port');
+const original = createRequire(path.join(root, 'package.json'))('detect-port') as typeof import('detect-port');
 
 const servers = new Servers();
 afterEach(() => servers.closeAll());

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import portfinder, { getPort, getPortPromise, getPorts, getPortsPromise, getSocketPromise, nextPort, nextSocket, setBasePort, setHighestPort } from '../dist/portfinder.js';
 import { freeRange, Servers } from './compat-helpers';
-import { backendName, openFds, tryListen } from './helpers';
+import { backendName, openFds, root, tryListen } from './helpers';
 
 // The original, for side-by-side answers (CommonJS).
-const original = createRequire(import.meta.url)('portfinder') as typeof import('portfinder');
+const original = createRequire(path.join(root, 'package.json'))('portfinder') as typeof import('portfinder');
 
 const servers = new Servers();
 afterEach(async () => {
@@ -65,7 +65,7 @@ describe(`portfinder compatibility (${backendName})`, () => {
     expect(await getPortPromise()).toBe(from);
     await turn();
     // Assignment, through Node's own CommonJS loader (vitest's copies module properties).
-    const cjs = createRequire(import.meta.url)('../dist/portfinder.js') as typeof portfinder;
+    const cjs = createRequire(path.join(root, 'package.json'))('../dist/portfinder.js') as typeof portfinder;
     cjs.basePort = from + 1;
     try {
       expect(await cjs.getPortPromise()).toBe(from + 1);
@@ -165,9 +165,11 @@ describe(`portfinder compatibility (${backendName})`, () => {
   });
 
   it('nextPort and nextSocket count as portfinder does', () => {
-    expect(nextPort(8000)).toBe(original.nextPort(8000));
+    // Exported by portfinder, though its types do not declare them.
+    const counters = original as unknown as { nextPort(port: number): number; nextSocket(socketPath: string): string };
+    expect(nextPort(8000)).toBe(counters.nextPort(8000));
     for (const socketPath of ['/tmp/portfinder.sock', '/tmp/app1.sock', '/a/b/x9.sock']) {
-      expect(nextSocket(socketPath)).toBe((original as unknown as { nextSocket(p: string): string }).nextSocket(socketPath));
+      expect(nextSocket(socketPath)).toBe(counters.nextSocket(socketPath));
     }
   });
 
