@@ -65,7 +65,7 @@ describe(`portfinder compatibility (${backendName})`, () => {
     expect(await getPortPromise()).toBe(from);
     await turn();
     // Assignment, through Node's own CommonJS loader (vitest's copies module properties).
-    const cjs = createRequire(path.join(root, 'package.json'))('../dist/portfinder.js') as typeof portfinder;
+    const cjs = createRequire(path.join(root, 'package.json'))('./dist/portfinder.js') as typeof portfinder;
     cjs.basePort = from + 1;
     try {
       expect(await cjs.getPortPromise()).toBe(from + 1);
