@@ -100,9 +100,7 @@ async function findPort(first: number, hostname: string): Promise<number> {
       throw new IPAddressNotAvailableError({ cause: listenError(errno, 'listen', host, port) });
     }
   }
-  const port = await randomPort(host, [], isTaken);
-  claim(port);
-  return port;
+  return randomPort(host, []); // claimed
 }
 
 /**

@@ -92,13 +92,14 @@ export async function getPort(options?: GetPortOptions): Promise<number> {
   }
   let port: number;
   try {
-    port = await randomPort(host, exclude, isTaken);
+    port = await randomPort(host, exclude);
   } catch (error) {
     const { code, errno, syscall } = error as NodeJS.ErrnoException;
     if (code === 'ERR_PORTS_EXHAUSTED') throw Object.assign(new Error('No available ports found'), { code });
     if (typeof errno === 'number') throw listenError(-errno, syscall === 'bind' ? 'listen' : (syscall ?? 'listen'), host, 0);
     throw error;
   }
+  unclaim(port);
   lock(port, Boolean(reserve));
   return port;
 }

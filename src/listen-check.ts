@@ -12,6 +12,7 @@ import net from 'node:net';
 import { getSystemErrorMap, inspect } from 'node:util';
 import { allocate, backend } from './allocate';
 import { loadNative, type Binding } from './binding';
+import { claim, isTaken } from './locks';
 
 export const EADDRINUSE = 98;
 export const EACCES = 13;
@@ -95,25 +96,33 @@ export function badPortError(port: unknown): RangeError {
 }
 
 /**
- * A random free port from the kernel (the core's bind(0)), on `host` ('' for
- * every address), never one of `exclude` nor one another call of this process
- * has taken (the kernel may well return a port it just gave: then it is asked
- * again with that port excluded). The caller locks or claims the port before
- * its next await.
+ * A random free port from the kernel, on `host` ('' for every address), never
+ * one of `exclude` nor one another call of this process has taken (the kernel
+ * may well return a port it just gave: then it asks again). The port comes
+ * back claimed (see locks.ts): the caller's own await for this function's
+ * promise would otherwise leave a gap in which a concurrent call could pick
+ * the same port. The caller turns the claim into a lock, or drops it later.
  */
-export async function randomPort(host: string, exclude: Iterable<number>, isTaken: (port: number) => boolean): Promise<number> {
+export async function randomPort(host: string, exclude: Iterable<number>): Promise<number> {
   const skip = new Set(exclude);
   if (backend === 'js') {
     // A Node server on port 0, here: a round trip to the JS backend's worker costs more.
     for (;;) {
       const port = await listenAnyPort(host);
-      if (!isTaken(port) && !skip.has(port)) return port;
+      if (!isTaken(port) && !skip.has(port)) {
+        claim(port);
+        return port;
+      }
     }
   }
   for (;;) {
+    // The core's bind(0): one native call.
     const options = { ...(host === '' ? {} : { host }), ...(skip.size === 0 ? {} : { exclude: skip }) };
     const [port] = allocate(1, options);
-    if (!isTaken(port!)) return port!;
+    if (!isTaken(port!)) {
+      claim(port!);
+      return port!;
+    }
     skip.add(port!);
   }
 }

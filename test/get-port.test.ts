@@ -125,8 +125,9 @@ describe(`get-port compatibility (${backendName})`, () => {
     const preferred = await Promise.all(Array.from({ length: 20 }, () => getPort({ port: portNumbers(from, from + 9) })));
     expect(new Set(preferred).size).toBe(20);
     expect(preferred.filter((port) => port >= from && port <= from + 9).sort()).toEqual(Array.from({ length: 10 }, (_, i) => from + i));
-    const random = await Promise.all(Array.from({ length: 50 }, () => getPort()));
-    expect(new Set(random).size).toBe(50);
+    // Hundreds at once: the kernel's bind(0) hands the same port out again as soon as it is closed.
+    const random = await Promise.all(Array.from({ length: 300 }, () => getPort()));
+    expect(new Set(random).size).toBe(300);
   });
 
   it('reserve keeps the port locked, and clearLockedPorts() releases it too', async () => {
