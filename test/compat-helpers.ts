@@ -64,17 +64,21 @@ export function runProgram(dir: string, file: string, source: string, options: {
 
 /**
  * `size` consecutive ports that are all free now, at a random place in
- * 10000-19999 or 30000-32767: below the kernel's ephemeral range (bind(0) and
- * connect() never pick them) and away from 20000-29999, where the core suites
- * allocate whole ranges while these suites run.
+ * 10000-19999: below the kernel's ephemeral range (bind(0) and connect() never
+ * pick them), away from 20000-32000 where the core suites pick theirs, and in
+ * a slice of its own for each vitest worker, so that files running at the
+ * same time never pick the same ports before either has bound them.
  */
 export function freeRange(size: number): [number, number] {
+  const slices = 8;
+  const pool = Number(process.env.VITEST_POOL_ID ?? Math.floor(Math.random() * slices));
+  const sliceSize = 10000 / slices;
+  const low = 10000 + (Math.abs(pool) % slices) * sliceSize;
   for (let attempt = 0; attempt < 1000; attempt++) {
-    const low = Math.random() < 0.78;
-    const from = low ? 10000 + Math.floor(Math.random() * (10000 - size)) : 30000 + Math.floor(Math.random() * (2768 - size));
+    const from = low + Math.floor(Math.random() * (sliceSize - size));
     let free = true;
     for (let port = from; port < from + size && free; port++) free = isFree(port);
     if (free) return [from, from + size - 1];
   }
-  throw new Error(`no ${size} consecutive free ports found`);
+  throw new Error(`no ${size} consecutive free ports found in ${low}-${low + sliceSize - 1}`);
 }

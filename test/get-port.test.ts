@@ -126,8 +126,10 @@ describe(`get-port compatibility (${backendName})`, () => {
     expect(new Set(preferred).size).toBe(20);
     expect(preferred.filter((port) => port >= from && port <= from + 9).sort()).toEqual(Array.from({ length: 10 }, (_, i) => from + i));
     // Hundreds at once: the kernel's bind(0) hands the same port out again as soon as it is closed.
-    const random = await Promise.all(Array.from({ length: 300 }, () => getPort()));
-    expect(new Set(random).size).toBe(300);
+    // (Fewer on the JS backend, whose picks hold a listening server each while they run.)
+    const count = backendName === 'native' ? 300 : 50;
+    const random = await Promise.all(Array.from({ length: count }, () => getPort()));
+    expect(new Set(random).size).toBe(count);
   });
 
   it('reserve keeps the port locked, and clearLockedPorts() releases it too', async () => {
