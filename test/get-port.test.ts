@@ -80,18 +80,37 @@ describe(`get-port compatibility (${backendName})`, () => {
     });
   }
 
-  it('skips a port bound without SO_REUSEADDR by another process, even when it does not listen', async () => {
-    const [from] = freeRange(2);
+  /** Another process that binds 127.0.0.1:port (python3, so SO_REUSEADDR only when asked) and does not listen. */
+  async function bindElsewhere(port: number, reuse: boolean): Promise<() => Promise<void>> {
     const { spawn } = await import('node:child_process');
-    const holder = spawn('python3', ['-c', `import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_STREAM)\ns.bind(('127.0.0.1',${from}))\nprint('ok',flush=True)\nsys.stdin.read()`], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+    const code = `import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_STREAM)\n${reuse ? 's.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n' : ''}s.bind(('127.0.0.1',${port}))\nprint('ok',flush=True)\nsys.stdin.read()`;
+    const holder = spawn('python3', ['-c', code], { stdio: ['pipe', 'pipe', 'inherit'] });
     await new Promise((resolve) => holder.stdout!.once('data', resolve));
+    return async () => {
+      holder.stdin!.end();
+      await new Promise((resolve) => holder.once('exit', resolve));
+    };
+  }
+
+  it('skips a port another process binds without SO_REUSEADDR, even when it does not listen', async () => {
+    const [from] = freeRange(2);
+    const release = await bindElsewhere(from, false);
     try {
       expect(await getPort({ port: [from, from + 1] })).toBe(from + 1);
     } finally {
-      holder.stdin!.end();
-      await new Promise((resolve) => holder.once('exit', resolve));
+      await release();
+    }
+  });
+
+  it('takes a port another process only binds with SO_REUSEADDR, as get-port does (a Node server can listen there)', async () => {
+    const original = await import('get-port');
+    const [port] = freeRange(1);
+    const release = await bindElsewhere(port, true);
+    try {
+      expect(await original.default({ port })).toBe(port);
+      expect(await getPort({ port })).toBe(port);
+    } finally {
+      await release();
     }
   });
 
