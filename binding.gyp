@@ -7,7 +7,8 @@
         "native/batch.cc",
         "native/hold.cc",
         "native/convert.cc",
-        "native/allocate.cc"
+        "native/allocate.cc",
+        "native/floor.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "allocate.h"
+#include "floor.h"
 #include "hold.h"
 
 namespace portalloc {
@@ -15,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("share", Napi::Function::New(env, Share, "share"));
   exports.Set("checkFree", Napi::Function::New(env, CheckFree, "checkFree"));
   exports.Set("lookup", Napi::Function::New(env, Lookup, "lookup"));
+  RegisterBenchFloor(env, exports);  // benchmark only (bench/)
   return exports;
 }
 
