@@ -24,6 +24,11 @@ export interface BatchRequest {
   ephemeralHigh: number;
   /** How many bind(0)s a batch makes before it scans the ephemeral range itself. */
   kernelBudget: number;
+  /**
+   * 2: a large batch of kernel-chosen ports may run in two halves on two
+   * threads (the native backend, where two CPUs are usable); 1: one thread.
+   */
+  threads?: 1 | 2;
   /** A bitmap of 65,536 bits: ports never to hand out. */
   exclude?: Uint8Array;
   hold: boolean;
