@@ -69,6 +69,18 @@ export async function netAllAtOnce(n) {
   }
 }
 
+/** Runs fn with PORTALLOC_THREADS=1 (read by each call): one thread per batch. */
+export function oneThread(fn) {
+  const saved = process.env.PORTALLOC_THREADS;
+  process.env.PORTALLOC_THREADS = '1';
+  try {
+    return fn();
+  } finally {
+    if (saved === undefined) delete process.env.PORTALLOC_THREADS;
+    else process.env.PORTALLOC_THREADS = saved;
+  }
+}
+
 /**
  * The methods a table row can time. Each `run(n)` resolves to the ports it
  * got; `timed(n)` is what tinybench times (the floor reports the nanoseconds
@@ -103,6 +115,8 @@ export async function loadMethods() {
   }
   methods.push(
     { key: 'allocate', name: 'portalloc allocate(n)', distinct: true, run: (n) => allocate(n) },
+    // PORTALLOC_THREADS=1: every batch on the calling thread, as the floor runs.
+    { key: 'allocateOneThread', name: 'portalloc allocate(n), one thread', distinct: true, run: (n) => oneThread(() => allocate(n)) },
     { key: 'allocateAsync', name: 'portalloc allocateAsync(n)', distinct: true, run: (n) => allocateAsync(n) },
     {
       key: 'reserve',
@@ -116,16 +130,20 @@ export async function loadMethods() {
     },
   );
   if (portalloc.backend === 'native') {
-    methods.push({
-      key: 'reserveShared',
-      name: 'portalloc reserve(n, shared) + release',
-      distinct: true,
-      run: (n) => {
-        const hold = reserve(n, { shared: true });
-        hold.release();
-        return hold.ports;
+    const reserveShared = (n) => {
+      const hold = reserve(n, { shared: true });
+      hold.release();
+      return hold.ports;
+    };
+    methods.push(
+      { key: 'reserveShared', name: 'portalloc reserve(n, shared) + release', distinct: true, run: reserveShared },
+      {
+        key: 'reserveSharedOneThread',
+        name: 'portalloc reserve(n, shared) + release, one thread',
+        distinct: true,
+        run: (n) => oneThread(() => reserveShared(n)),
       },
-    });
+    );
   }
   // The drop-in getPort() is a separate entry point; time it where it exists.
   methods.push({

@@ -22,11 +22,11 @@ import { Bench } from 'tinybench';
 import { scaleChart } from './chart.mjs';
 import { getPortLivelock } from './get-port-livelock.mjs';
 import { evaluateTargets, formatTargets } from './targets.mjs';
-import { addon, checkPorts, loadMethods, machine, openFds, portalloc, root } from './lib.mjs';
+import { addon, checkPorts, loadMethods, machine, oneThread, openFds, portalloc, root } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',') ?? ['table', 'scale', 'loop', 'memory', 'livelock'];
+const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',') ?? ['table', 'scale', 'loop', 'memory', ...(quick ? [] : ['livelock'])];
 const outArg = args.find((a) => a.startsWith('--out='))?.slice(6);
 const outJson = path.resolve(outArg ?? path.join(root, 'bench/results', quick ? 'quick.json' : 'full.json'));
 const outSvg = outJson.replace(/\.json$/, '') + '-scale.svg';
@@ -150,6 +150,12 @@ async function scaleSection(methods) {
         return hold.ports;
       },
     },
+    {
+      key: 'reserveOneThread',
+      name: 'reserve(n), one thread',
+      distinct: true,
+      run: (n) => oneThread(() => byKey.reserve.run(n)),
+    },
     { ...byKey.allocate, name: 'allocate(n)' },
     { key: 'allocateRange', name: `allocate(n, { range: [${range}] })`, distinct: true, run: (n) => portalloc.allocate(n, { range }) },
   ].filter(Boolean);
@@ -188,6 +194,11 @@ async function loopSection() {
   for (let i = 0; i < runs; i++) checkPorts(await portalloc.allocateAsync(n), n);
   const elapsedMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
   histogram.disable();
+  // The loop's delay with nothing to do, as long: what the machine adds.
+  const idle = monitorEventLoopDelay({ resolution: 1 });
+  idle.enable();
+  await new Promise((resolve) => setTimeout(resolve, elapsedMs));
+  idle.disable();
   // The same batches with the synchronous call, for contrast: it blocks.
   const syncStart = process.hrtime.bigint();
   for (let i = 0; i < runs; i++) portalloc.allocate(n);
@@ -203,9 +214,12 @@ async function loopSection() {
     meanMs: ms(histogram.mean),
     resolutionMs: 1,
     syncAllocateBlocksMs: round(syncBlockMs, 1),
+    idleP99Ms: ms(idle.percentile(99)),
+    idleMaxMs: ms(idle.max),
   };
   log(`\n# event loop during ${runs} x allocateAsync(${n}) (${results.eventLoop.elapsedMs} ms):`);
   log(`  delay p50 ${results.eventLoop.p50Ms} ms, p99 ${results.eventLoop.p99Ms} ms, max ${results.eventLoop.maxMs} ms (monitorEventLoopDelay, resolution 1 ms)`);
+  log(`  idle for as long: p99 ${results.eventLoop.idleP99Ms} ms, max ${results.eventLoop.idleMaxMs} ms (what the machine adds)`);
   log(`  for contrast, allocate(${n}) blocks the loop ${results.eventLoop.syncAllocateBlocksMs} ms per call`);
 }
 

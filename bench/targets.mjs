@@ -11,17 +11,19 @@ export function evaluateTargets(results) {
 
   const allocate = find(table, 'allocate', 10000);
   const floor = find(table, 'floor', 10000);
+  const allocate1 = find(table, 'allocateOneThread', 10000);
   add('allocate(10000) per port vs the native floor', 'at most 1.25x', ratio(allocate, floor), (v) => v <= 1.25,
-    allocate && floor ? `${allocate.usPerPort} vs ${floor.usPerPort} us/port` : undefined);
+    allocate && floor ? `${allocate.usPerPort} vs ${floor.usPerPort} us/port${allocate1 ? `; one thread ${ratio(allocate1, floor)}x` : ''}` : undefined);
 
   const shared = find(table, 'reserveShared', 10000);
   const held = find(table, 'floorHeld', 10000);
+  const shared1 = find(table, 'reserveSharedOneThread', 10000);
   add('reserve(10000, { shared: true }) per port vs the held floor', 'at most 1.25x', ratio(shared, held), (v) => v <= 1.25,
-    shared && held ? `${shared.usPerPort} vs ${held.usPerPort} us/port` : undefined);
+    shared && held ? `${shared.usPerPort} vs ${held.usPerPort} us/port${shared1 ? `; one thread ${ratio(shared1, held)}x` : ''}` : undefined);
 
   const net = find(table, 'netSequential', 10000);
   add('allocate(10000) vs sequential net.listen(0), both warm', 'at least 2x faster', ratio(net, allocate), (v) => v >= 2,
-    net && allocate ? `${net.usPerPort} vs ${allocate.usPerPort} us/port` : undefined);
+    net && allocate ? `${net.usPerPort} vs ${allocate.usPerPort} us/port${allocate1 ? `; one thread ${ratio(net, allocate1)}x` : ''}` : undefined);
 
   const getPort = find(table, 'getPort', 10000);
   add('allocate(10000) vs get-port called 10,000 times', 'at least 15x faster', ratio(getPort, allocate), (v) => v >= 15,
