@@ -70,9 +70,13 @@ export async function netAllAtOnce(n) {
 }
 
 /** Runs fn with PORTALLOC_THREADS=1 (read by each call): one thread per batch. */
-export function oneThread(fn) {
+export const oneThread = (fn) => withThreads('1', fn);
+/** Runs fn with PORTALLOC_THREADS=2: two threads for large batches even when both CPUs are busy. */
+export const twoThreads = (fn) => withThreads('2', fn);
+
+function withThreads(setting, fn) {
   const saved = process.env.PORTALLOC_THREADS;
-  process.env.PORTALLOC_THREADS = '1';
+  process.env.PORTALLOC_THREADS = setting;
   try {
     return fn();
   } finally {
@@ -110,6 +114,12 @@ export async function loadMethods() {
         distinct: true,
         run: (n) => addon.benchFloor(n, true).ports,
         timed: (n) => ({ overriddenDuration: addon.benchFloor(n, true).ns / 1e6 }),
+        // One call, checked and timed at once: past the bind(0) cliff a batch
+        // takes tens of seconds.
+        once: (n) => {
+          const { ns, ports } = addon.benchFloor(n, true);
+          return { ports, ms: ns / 1e6 };
+        },
       },
     );
   }
@@ -117,6 +127,7 @@ export async function loadMethods() {
     { key: 'allocate', name: 'portalloc allocate(n)', distinct: true, run: (n) => allocate(n) },
     // PORTALLOC_THREADS=1: every batch on the calling thread, as the floor runs.
     { key: 'allocateOneThread', name: 'portalloc allocate(n), one thread', distinct: true, run: (n) => oneThread(() => allocate(n)) },
+    { key: 'allocateTwoThreads', name: 'portalloc allocate(n), two threads', distinct: true, run: (n) => twoThreads(() => allocate(n)) },
     { key: 'allocateAsync', name: 'portalloc allocateAsync(n)', distinct: true, run: (n) => allocateAsync(n) },
     {
       key: 'reserve',

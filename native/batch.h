@@ -45,8 +45,9 @@ struct BatchRequest {
   // Where the scan of the ephemeral range starts once bind(0) is left; 0: just
   // past the last port bind(0) gave. (The halves of a split batch start apart.)
   uint32_t scanStart = 0;
-  // 2: a large batch of kernel-chosen ports may run in two halves on two
-  // threads (SplitBatch in batch.cc); 1: always on the calling thread.
+  // A large batch of kernel-chosen ports may run on two threads (SplitBatch
+  // in batch.cc): 0 when a second CPU is free at the time, 2 whenever the
+  // process may use two CPUs, 1 never.
   uint32_t threads = 1;
   // A bitmap of 65,536 bits that the halves of a split batch share: the ports
   // either half holds, so a scan skips them without a bind. Null: the batch

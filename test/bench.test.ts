@@ -72,6 +72,8 @@ describe.runIf(native)('benchFloor (benchmark only)', () => {
   });
 });
 
+// PORTALLOC_THREADS=2 takes the two-thread path even on a busy machine
+// (by default it is taken only when a second CPU is free at the time).
 describe.runIf(native)('large batches on two threads', () => {
   for (const setting of ['1', '2']) {
     // Every socket of the batch is closed when it returns (the fd count),
@@ -103,6 +105,7 @@ describe.runIf(native)('large batches on two threads', () => {
   }
 
   it('honours exclude across both threads', () => {
+    process.env.PORTALLOC_THREADS = '2';
     const excluded = allocate(3000);
     const ports = allocate(8000, { exclude: excluded });
     expect(new Set(ports).size).toBe(8000);
@@ -111,6 +114,7 @@ describe.runIf(native)('large batches on two threads', () => {
   });
 
   it('holds 19,000 ports past the bind(0) cliff, distinct, and closes them all', () => {
+    process.env.PORTALLOC_THREADS = '2';
     const before = openFds();
     const hold = reserve(19000);
     expect(new Set(hold.ports).size).toBe(19000);
