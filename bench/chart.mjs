@@ -32,7 +32,7 @@ export function scaleChart(results) {
   const xHigh = Math.max(...ns) * 1.15;
   const yLow = 10 ** Math.floor(Math.log10(Math.min(...us)));
   const yHigh = 10 ** Math.ceil(Math.log10(Math.max(...us)));
-  const W = 760, H = 480, left = 70, right = 250, top = 50, bottom = 80;
+  const W = 800, H = 500, left = 70, right = 250, top = 50, bottom = 96;
   const pw = W - left - right, ph = H - top - bottom;
   const x = (n) => left + (pw * (Math.log10(n) - Math.log10(xLow))) / (Math.log10(xHigh) - Math.log10(xLow));
   const y = (v) => top + ph - (ph * (Math.log10(v) - Math.log10(yLow))) / (Math.log10(yHigh) - Math.log10(yLow));
@@ -62,9 +62,12 @@ export function scaleChart(results) {
     out.push(`<line x1="${left + pw + 14}" y1="${ly}" x2="${left + pw + 40}" y2="${ly}" stroke="${color}" stroke-width="2"${DASH[s.key] ? ` stroke-dasharray="${DASH[s.key]}"` : ''}/>`);
     out.push(`<text x="${left + pw + 46}" y="${ly + 4}">${escape(s.name)}</text>`);
   });
-  const footer = `${m.date.slice(0, 16).replace('T', ' ')} UTC · Node ${m.node} · ${m.platform} · ${m.cpu} · ephemeral range ${m.ephemeralRange} · fd limit ${m.fdLimit}`;
-  out.push(`<text x="${left}" y="${H - 22}" fill="#555" font-size="11">${escape(footer)}</text>`);
-  out.push(`<text x="${left}" y="${H - 8}" fill="#555" font-size="11">${escape(`load average ${m.loadAverageAtStart.join(' ')} at start${results.quick ? ' · quick run' : ''}`)}</text>`);
+  const footer = [
+    `${m.date.slice(0, 16).replace('T', ' ')} UTC · Node ${m.node} · ${m.platform} · ${m.cpu}`,
+    `ephemeral range ${m.ephemeralRange} · fd limit ${m.fdLimit} · load average ${m.loadAverageAtStart.join(' ')} at start${results.quick ? ' · quick run' : ''}`,
+    results.scaleRange ? `range runs: range [${results.scaleRange.join(', ')}]` : '',
+  ].filter(Boolean);
+  footer.forEach((line, i) => out.push(`<text x="${left}" y="${H - 36 + i * 14}" fill="#555" font-size="11">${escape(line)}</text>`));
   out.push('</svg>');
   return out.join('\n') + '\n';
 }

@@ -59,7 +59,7 @@ function scaleTable() {
   const rows = results.scale;
   const sizes = [...new Set(rows.map((r) => r.n))].sort((a, b) => a - b);
   const series = [...new Map(rows.map((r) => [r.method, r.name])).entries()];
-  const lines = [`| method | ${sizes.map(thousands).join(' | ')} |`, `| --- | ${sizes.map(() => '---:').join(' | ')} |`];
+  const lines = [`| method \\ n | ${sizes.map(thousands).join(' | ')} |`, `| --- | ${sizes.map(() => '---:').join(' | ')} |`];
   for (const [key, name] of series) {
     const cell = (n) => fmt(rows.find((r) => r.method === key && r.n === n)?.usPerPort);
     lines.push(`| ${name} | ${sizes.map(cell).join(' | ')} |`);
@@ -100,7 +100,10 @@ export function blocks() {
     machine: machineLine(),
     targets: formatTargets(results.targets),
     table: comparisonTable(),
-    scale: `${scaleTable()}\n\n![Per-port cost against n, log-log](../bench/results/${chartName})`,
+    scale:
+      `Median microseconds per port of one batch of n held together (reserve: until release, included; allocate: until it returns)` +
+      (results.scaleRange ? `; the range runs use range [${results.scaleRange.join(', ')}]` : '') +
+      `.\n\n${scaleTable()}\n\n![Per-port cost against n, log-log](../bench/results/${chartName})`,
     other: otherLines(),
   };
 }

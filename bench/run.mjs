@@ -150,7 +150,7 @@ async function scaleSection(methods) {
     { ...byKey.reserve, name: 'reserve(n)' },
     {
       key: 'reserveRange',
-      name: `reserve(n, { range: [${range}] })`,
+      name: 'reserve(n, { range })',
       distinct: true,
       run: (n) => {
         const hold = portalloc.reserve(n, { range });
@@ -165,9 +165,10 @@ async function scaleSection(methods) {
       run: (n) => oneThread(() => byKey.reserve.run(n)),
     },
     { ...byKey.allocate, name: 'allocate(n)' },
-    { key: 'allocateRange', name: `allocate(n, { range: [${range}] })`, distinct: true, run: (n) => portalloc.allocate(n, { range }) },
+    { key: 'allocateRange', name: 'allocate(n, { range })', distinct: true, run: (n) => portalloc.allocate(n, { range }) },
   ].filter(Boolean);
-  log(`\n# scale: per-port cost against n (held ports), fd limit ${results.machine.fdLimit}`);
+  results.scaleRange = range;
+  log(`\n# scale: per-port cost against n (held ports), fd limit ${results.machine.fdLimit}, range runs in [${range}]`);
   for (const n of sizes) {
     for (const method of series) {
       // The naive loop past ~14,000 held ports costs seconds per batch (the
