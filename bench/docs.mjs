@@ -95,10 +95,25 @@ function otherLines() {
   return out.join('\n');
 }
 
+function pairedTable() {
+  const p = results.paired;
+  if (!p) return '_Not measured in this run._';
+  const names = new Map(results.table.map((r) => [r.method, r.name]));
+  const lines = [
+    `${p.rounds} rounds at n = ${thousands(p.n)}, each timing every method once in turn; medians of the rounds.`,
+    '',
+    '| method | us/port |',
+    '| --- | ---: |',
+  ];
+  for (const [key, us] of Object.entries(p.usPerPort)) lines.push(`| ${names.get(key) ?? key} | ${fmt(us)} |`);
+  return lines.join('\n');
+}
+
 export function blocks() {
   return {
     machine: machineLine(),
     targets: formatTargets(results.targets),
+    paired: pairedTable(),
     table: comparisonTable(),
     scale:
       `Median microseconds per port of one batch of n held together (reserve: until release, included; allocate: until it returns)` +

@@ -2,9 +2,10 @@
 // `npm run bench -- --quick` (CI, under a minute). Runs against the built
 // dist/ and build/ (run `npm run build` first).
 //
-// Sections (pick with --only=table,scale,loop,memory,livelock):
+// Sections (pick with --only=table,paired,scale,loop,memory,livelock):
 //   table   every method for n = 1, 100, 1,000, 10,000: us/port, ports/s, x
 //           faster than node:net, x the native floor
+//   paired  the target ratios at n = 10,000, methods alternating in rounds
 //   scale   per-port cost of reserve(n) and allocate(n), with and without
 //           range, n = 100 ... 19,000, against the naive held floor
 //   loop    event-loop delay while allocateAsync(10000) runs
@@ -23,11 +24,11 @@ import { Bench } from 'tinybench';
 import { scaleChart } from './chart.mjs';
 import { getPortLivelock } from './get-port-livelock.mjs';
 import { evaluateTargets, formatTargets } from './targets.mjs';
-import { addon, checkPorts, loadMethods, machine, oneThread, openFds, portalloc, root } from './lib.mjs';
+import { addon, checkPorts, loadMethods, machine, median, oneThread, openFds, portalloc, root } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',') ?? ['table', 'scale', 'loop', 'memory', ...(quick ? [] : ['livelock'])];
+const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',') ?? ['table', 'paired', 'scale', 'loop', 'memory', ...(quick ? [] : ['livelock'])];
 const outArg = args.find((a) => a.startsWith('--out='))?.slice(6);
 const outJson = path.resolve(outArg ?? path.join(root, 'bench/results', quick ? 'quick.json' : 'full.json'));
 const outSvg = outJson.replace(/\.json$/, '') + '-scale.svg';
@@ -138,6 +139,60 @@ async function tableSection(methods) {
       ['repeats', 'duplicates', (v, r) => (r.error ? r.error.slice(0, 40) : v ?? '')],
     ]);
   }
+}
+
+// ---------------------------------------------------------------- paired
+// The target ratios at n = 10,000, measured in rounds: each round times every
+// method once, one after another, and each ratio is the median of the
+// per-round ratios. A burst of load from elsewhere then hits both sides of a
+// ratio alike, where tinybench's blocks (all samples of one method, then the
+// next) let it land on one side only.
+async function pairedSection(methods) {
+  const n = 10000;
+  const rounds = quick ? 4 : 9;
+  const byKey = Object.fromEntries(methods.map((m) => [m.key, m]));
+  const keys = ['floor', 'floorHeld', 'allocate', 'allocateOneThread', 'allocateTwoThreads', 'reserveShared', 'reserveSharedOneThread', 'netSequential', 'getPort'].filter(
+    (key) => byKey[key] && !byKey[key].pending,
+  );
+  const times = Object.fromEntries(keys.map((key) => [key, []]));
+  for (const key of keys) await byKey[key].run(n); // warm up
+  for (let round = 0; round < rounds; round++) {
+    for (const key of keys) {
+      const method = byKey[key];
+      method.before?.();
+      if (method.once) {
+        times[key].push(method.once(n).ms);
+        continue;
+      }
+      const start = process.hrtime.bigint();
+      const ports = await method.run(n);
+      times[key].push(Number(process.hrtime.bigint() - start) / 1e6);
+      const check = checkPorts(ports, n);
+      if (method.distinct && !check.distinct) throw new Error(`${method.name} repeated ${check.duplicates} ports`);
+    }
+  }
+    const ratio = (a, b) => (times[a]?.length && times[b]?.length ? round(median(times[a].map((t, i) => t / times[b][i])), 3) : null);
+  const us = Object.fromEntries(keys.map((key) => [key, round((median(times[key]) * 1000) / n, 3)]));
+  results.paired = {
+    n,
+    rounds,
+    usPerPort: us,
+    ratios: {
+      allocateVsFloor: ratio('allocate', 'floor'),
+      allocateOneThreadVsFloor: ratio('allocateOneThread', 'floor'),
+      allocateTwoThreadsVsFloor: ratio('allocateTwoThreads', 'floor'),
+      reserveSharedVsFloorHeld: ratio('reserveShared', 'floorHeld'),
+      reserveSharedOneThreadVsFloorHeld: ratio('reserveSharedOneThread', 'floorHeld'),
+      netVsAllocate: ratio('netSequential', 'allocate'),
+      netVsAllocateOneThread: ratio('netSequential', 'allocateOneThread'),
+      netVsAllocateTwoThreads: ratio('netSequential', 'allocateTwoThreads'),
+      getPortVsAllocate: ratio('getPort', 'allocate'),
+      getPortVsAllocateTwoThreads: ratio('getPort', 'allocateTwoThreads'),
+    },
+  };
+  log(`\n# paired: ${rounds} rounds at n = ${n}, methods alternating; us/port (median) and median per-round ratios`);
+  for (const key of keys) log(`  ${byKey[key].name.padEnd(52)} ${String(us[key]).padStart(9)} us/port`);
+  for (const [name, value] of Object.entries(results.paired.ratios)) log(`  ${name.padEnd(36)} ${value}`);
 }
 
 // ---------------------------------------------------------------- scale
@@ -257,6 +312,7 @@ function livelockSection() {
 
 const methods = await loadMethods();
 if (only.includes('table')) await tableSection(methods);
+if (only.includes('paired')) await pairedSection(methods);
 if (only.includes('scale')) await scaleSection(methods);
 if (only.includes('loop')) await loopSection();
 if (only.includes('memory')) memorySection();
