@@ -73,8 +73,8 @@ struct BatchResult {
 };
 
 // Runs a whole batch. On any failure every socket it opened is closed again.
-// A large batch of kernel-chosen ports runs in two halves on two threads
-// where the process may use two CPUs (see SplitBatch in batch.cc).
+// A large batch of kernel-chosen ports may be shared by two threads when a
+// second CPU is free (request.threads; SplitBatch in batch.cc).
 BatchResult RunBatch(const BatchRequest& request);
 
 // 0 when `port` could be bound now for every protocol asked (a bind without
