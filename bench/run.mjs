@@ -190,9 +190,32 @@ async function pairedSection(methods) {
       getPortVsAllocateTwoThreads: ratio('getPort', 'allocateTwoThreads'),
     },
   };
+  // The single drop-in getPort() against get-port's, 200 calls each per round.
+  if (byKey.getPortDropIn && !byKey.getPortDropIn.pending) {
+    const calls = 200;
+    const single = { getPortDropIn: [], getPort: [] };
+    for (let round = 0; round < rounds; round++) {
+      for (const key of Object.keys(single)) {
+        byKey[key].before?.();
+        const start = process.hrtime.bigint();
+        const ports = await byKey[key].run(calls);
+        single[key].push(Number(process.hrtime.bigint() - start) / 1e6);
+        checkPorts(ports, calls);
+      }
+    }
+    results.paired.single = {
+      calls,
+      usPerCall: Object.fromEntries(Object.entries(single).map(([key, t]) => [key, round((median(t) * 1000) / calls, 3)])),
+      getPortVsDropIn: round(median(single.getPort.map((t, i) => t / single.getPortDropIn[i])), 3),
+    };
+  }
   log(`\n# paired: ${rounds} rounds at n = ${n}, methods alternating; us/port (median) and median per-round ratios`);
   for (const key of keys) log(`  ${byKey[key].name.padEnd(52)} ${String(us[key]).padStart(9)} us/port`);
   for (const [name, value] of Object.entries(results.paired.ratios)) log(`  ${name.padEnd(36)} ${value}`);
+  const single = results.paired.single;
+  if (single) {
+    log(`  single getPort(), ${single.calls} calls a round: portalloc ${single.usPerCall.getPortDropIn} us, get-port ${single.usPerCall.getPort} us per call; get-port / portalloc ${single.getPortVsDropIn}`);
+  }
 }
 
 // ---------------------------------------------------------------- scale
