@@ -170,12 +170,7 @@ bool IsBusy(int error) { return error == EADDRINUSE || error == EACCES; }
 // so every early return on a failure leaks nothing.
 class Batch {
  public:
-  explicit Batch(const BatchRequest& request) : request_(request), address_(request.address), held_(request.heldBitmap) {
-    if (held_ == nullptr) {
-      ownHeld_.assign(65536 / 8, 0);
-      held_ = ownHeld_.data();
-    }
-  }
+  explicit Batch(const BatchRequest& request) : request_(request), address_(request.address), held_(request.heldBitmap) {}
   ~Batch() {
     CloseAll(&primary_);
     CloseAll(&udp_);
@@ -203,8 +198,13 @@ class Batch {
   // scan passes them without a bind that could only fail. Relaxed atomics: a
   // stale bit costs one failed bind, never a repeated port (the kernel
   // refuses those).
-  bool Held(uint32_t port) const { return (__atomic_load_n(&held_[port >> 3], __ATOMIC_RELAXED) >> (port & 7)) & 1; }
-  void MarkHeld(uint32_t port) { __atomic_fetch_or(&held_[port >> 3], static_cast<uint8_t>(1u << (port & 7)), __ATOMIC_RELAXED); }
+  // A batch of its own starts the bitmap when it starts to scan (most never do).
+  bool Held(uint32_t port) const {
+    return held_ != nullptr && ((__atomic_load_n(&held_[port >> 3], __ATOMIC_RELAXED) >> (port & 7)) & 1);
+  }
+  void MarkHeld(uint32_t port) {
+    if (held_ != nullptr) __atomic_fetch_or(&held_[port >> 3], static_cast<uint8_t>(1u << (port & 7)), __ATOMIC_RELAXED);
+  }
   // An unbound socket: the one a failed bind left, or a new one.
   int Take(int* spare, int type) {
     int fd = *spare;
@@ -212,6 +212,11 @@ class Batch {
     return fd >= 0 ? fd : OpenSocket(&address_, type);
   }
   void StartScan(uint32_t low, uint32_t high, uint32_t start) {
+    if (held_ == nullptr) {
+      ownHeld_.assign(65536 / 8, 0);
+      held_ = ownHeld_.data();
+      for (int port : result_.ports) MarkHeld(static_cast<uint32_t>(port));
+    }
     kernel_ = false;
     low_ = low;
     high_ = high;
