@@ -9,7 +9,8 @@
         "native/convert.cc",
         "native/allocate.cc",
         "native/inspect.cc",
-        "native/check.cc"
+        "native/check.cc",
+        "native/floor.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

@@ -3,6 +3,7 @@
 
 #include "allocate.h"
 #include "check.h"
+#include "floor.h"
 #include "hold.h"
 #include "inspect.h"
 
@@ -19,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lookup", Napi::Function::New(env, Lookup, "lookup"));
   exports.Set("socketPorts", Napi::Function::New(env, SocketPorts, "socketPorts"));
   exports.Set("checkListen", Napi::Function::New(env, CheckListen, "checkListen"));
+  RegisterBenchFloor(env, exports);  // benchmark only (bench/)
   return exports;
 }
 

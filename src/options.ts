@@ -190,6 +190,10 @@ export function plan(count: unknown, options: unknown, binding: Binding, hold: b
       // bind(0) slows down as the half of the range it prefers fills up: past
       // this many ports in one batch, the batch binds explicit ports instead.
       kernelBudget: Math.max(1, Math.floor((high - low + 1) / 3)),
+      // Two threads for a large batch when a second CPU is free at the time;
+      // PORTALLOC_THREADS=1: always one, PORTALLOC_THREADS=2: two wherever
+      // the process may use two CPUs.
+      threads: process.env.PORTALLOC_THREADS === '1' ? 1 : process.env.PORTALLOC_THREADS === '2' ? 2 : 0,
       exclude,
       hold,
       shared: given.shared === true,
