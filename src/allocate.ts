@@ -105,7 +105,7 @@ function settle(outcome: BatchOutcome, { request, where }: Plan): { ports: numbe
   if ('ports' in outcome) return outcome;
   if ('exhausted' in outcome) throw exhaustedError(request.count, outcome.found, where);
   const address = request.host === '' ? undefined : request.host;
-  const hint = outcome.errno === 99 ? `${request.host} is not an address of this machine` : outcome.errno === 24 ? 'too many open files: each port of a batch takes a socket until the batch is complete' : undefined;
+  const hint = outcome.errno === 99 ? `${request.host} is not an address of this machine` : outcome.errno === 24 ? 'each port of a batch holds a socket until the batch is complete: ask for fewer ports or raise ulimit -n' : undefined;
   throw systemError(outcome.errno, outcome.syscall, { address, port: outcome.port, hint });
 }
 
