@@ -60,6 +60,8 @@ function bindUdp(host: string, port: number): Promise<Held & { port: number }> {
   return new Promise((resolve, reject) => {
     const socket = dgram.createSocket({ type, ipv6Only: false });
     socket.once('error', (error) => {
+      // A dgram socket whose bind failed stays open: close it, or every busy port leaks an fd.
+      socket.close();
       if (host === '' && type === 'udp6' && (error as NodeJS.ErrnoException).code === 'EAFNOSUPPORT') {
         bindUdp('0.0.0.0', port).then(resolve, reject);
         return;
