@@ -99,6 +99,30 @@ for (const backend of backends()) {
         }
       });
 
+      it('busy UDP ports: ERR_PORTS_EXHAUSTED and isFree false, every failed bind closed', () => {
+        let hold: ReturnType<Api['reserve']> | undefined;
+        for (let attempt = 0; !hold && attempt < 20; attempt++) {
+          const from = 10000 + Math.floor(Math.random() * 9990);
+          try {
+            hold = api.reserve(5, { protocol: 'udp', range: [from, from + 4], order: 'ascending' });
+          } catch (error) {
+            if ((error as { code?: string }).code !== 'ERR_PORTS_EXHAUSTED') throw error;
+          }
+        }
+        const [from, to] = [hold!.ports[0]!, hold!.ports[4]!];
+        try {
+          const before = fdCount();
+          for (let i = 0; i < 10; i++) {
+            expect(() => api.allocate(1, { protocol: 'udp', range: [from, to] })).toThrow(expect.objectContaining({ code: 'ERR_PORTS_EXHAUSTED' }));
+            expect(() => api.allocate(1, { protocol: 'both', range: [from, to] })).toThrow(expect.objectContaining({ code: 'ERR_PORTS_EXHAUSTED' }));
+            expect(api.isFree(from + (i % 5), { protocol: 'udp' })).toBe(false);
+          }
+          expect(fdCount()).toBe(before);
+        } finally {
+          hold!.release();
+        }
+      });
+
       it('counts what it found when the range holds fewer free ports than asked', () => {
         const block = heldBlock(api);
         block.release();

@@ -1,0 +1,33 @@
+/**
+ * The stress script (scripts/stress.cjs) as a test: every API and error path,
+ * worker threads that exit holding ports, a low fd limit so batches hit EMFILE.
+ * It must end with no undocumented error and every fd closed. The full
+ * 100,000-operation run under AddressSanitizer is `npm run sanitize`
+ * (docs/hardening.md); this is a smaller run on the normal build.
+ */
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { backends, root } from './harden-support';
+
+const hasPrlimit = spawnSync('prlimit', ['--version']).status === 0;
+
+describe.skipIf(!hasPrlimit)('stress', () => {
+  for (const backend of backends()) {
+    const ops = backend === 'native' ? 20_000 : 10_000;
+    it(`${ops} operations on the ${backend} backend: only documented errors, no fd left`, () => {
+      const result = spawnSync('prlimit', ['--nofile=2048:2048', process.execPath, '--expose-gc', 'scripts/stress.cjs'], {
+        cwd: root,
+        env: { ...process.env, PORTALLOC_BACKEND: backend, OPS: String(ops), WORKERS: '2', SEED: String(Date.now() % 100000) },
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      expect(result.stdout, result.stderr).toMatch(/^\{/);
+      const summary = JSON.parse(result.stdout) as { ops: number; fds: { before: number; after: number }; undocumented: string[]; errors: Record<string, number> };
+      expect(summary.undocumented).toEqual([]);
+      expect(summary.fds.after).toBe(summary.fds.before);
+      expect(summary.ops).toBeGreaterThanOrEqual(ops - 10);
+      expect(summary.errors.EMFILE ?? 0).toBeGreaterThan(0); // the EMFILE path ran
+      expect(result.status, result.stderr).toBe(0);
+    });
+  }
+});
