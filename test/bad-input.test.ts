@@ -4,8 +4,11 @@
  * data: add a row to extend the table (see the compat rows' note at the end).
  */
 import { spawnSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backends, cliPath, fdCount, loadApi, loadCli, root, type Api, type Backend } from './harden-support';
+
+// Child processes and real sockets on a shared 2-core machine: generous limits (time is never asserted).
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 240_000 });
 
 type ErrorClass = 'TypeError' | 'RangeError' | 'Error';
 

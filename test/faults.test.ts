@@ -9,8 +9,11 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backends, bindsNow, fdCount, lastJson, loadApi, root, runNode, type Api } from './harden-support';
+
+// Child processes and real sockets on a shared 2-core machine: generous limits (time is never asserted).
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 240_000 });
 
 const fixtures = path.join(root, 'test', 'fixtures');
 const fixture = (name: string) => path.join(fixtures, name);

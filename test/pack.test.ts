@@ -15,7 +15,10 @@ import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_proce
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+// Child processes and real sockets on a shared 2-core machine: generous limits (time is never asserted).
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 240_000 });
 
 const root = path.resolve(__dirname, '..');
 const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
@@ -228,6 +231,7 @@ console.log(JSON.stringify(out));
     const namespaces = specs.map((spec, i) => `import * as entry${i} from '${spec}';\nvoid entry${i};`).join('\n');
     const usage = (mod: string) => `${namespaces}
 import { allocate, reserve, isFree, backend, type Reservation, type AllocateOptions } from '${mod}';
+
 const options: AllocateOptions = { protocol: 'tcp', range: [20000, 30000] };
 const ports: number[] = allocate(2, options);
 const hold: Reservation = reserve(1);

@@ -6,8 +6,11 @@
  * (docs/hardening.md); this is a smaller run on the normal build.
  */
 import { spawnSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { backends, root } from './harden-support';
+
+// Child processes and real sockets on a shared 2-core machine: generous limits (time is never asserted).
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 240_000 });
 
 const hasPrlimit = spawnSync('prlimit', ['--version']).status === 0;
 
