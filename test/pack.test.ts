@@ -154,6 +154,11 @@ describe('npm pack', () => {
     for (const source of fs.readdirSync(path.join(root, 'native'))) required.push(`native/${source}`);
     for (const file of required) expect(packedFiles, `${file} must be in the tarball`).toContain(path.normalize(file));
     expect(packedFiles.some((file) => file.startsWith('prebuilds/linux-x64/') && file.endsWith('.node'))).toBe(true);
+    // No shipped module points at a source map that does not ship.
+    for (const file of packedFiles.filter((f) => /\.(m|c)?js$/.test(f))) {
+      const mapped = /\/\/# sourceMappingURL=(\S+)/.exec(fs.readFileSync(path.join(root, file), 'utf8'));
+      if (mapped) expect(packedFiles, `${file} points at ${mapped[1]}`).toContain(path.join(path.dirname(file), mapped[1]!));
+    }
     // Every module dist/ ships is compiled from src/ (no stale leftovers of a removed file).
     for (const file of packedFiles.filter((f) => /^dist\/.*\.js$/.test(f))) {
       const source = path.join(root, 'src', file.slice('dist/'.length).replace(/\.js$/, '.ts'));
