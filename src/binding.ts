@@ -46,7 +46,7 @@ export interface Binding {
   /** A bind without SO_REUSEADDR: errno 0 when the port could be bound now. */
   checkFree(host: string, protocol: ProtocolBits, port: number): { errno: number; syscall: string };
   /** getaddrinfo, blocking. */
-  lookup(host: string): { addresses: string[] } | { eai: number; message: string };
+  lookup(host: string): { addresses: string[] } | { eai: number; message: string; errno?: number };
 }
 
 /** The package's root, where node-gyp-build looks for prebuilds/ and build/. */

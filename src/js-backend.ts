@@ -134,7 +134,7 @@ export class JsBinding implements Binding {
     return this.callSync('checkFree', host, protocol, port) as { errno: number; syscall: string };
   }
 
-  lookup(host: string): { addresses: string[] } | { eai: number; message: string } {
-    return this.callSync('lookup', host) as { addresses: string[] } | { eai: number; message: string };
+  lookup(host: string): { addresses: string[] } | { eai: number; message: string; errno?: number } {
+    return this.callSync('lookup', host) as { addresses: string[] } | { eai: number; message: string; errno?: number };
   }
 }

@@ -7,6 +7,7 @@
 import dgram from 'node:dgram';
 import dns from 'node:dns/promises';
 import net from 'node:net';
+import os from 'node:os';
 import { MessagePort, parentPort, workerData } from 'node:worker_threads';
 import type { BatchOutcome, BatchRequest, ProtocolBits } from './binding';
 
@@ -159,7 +160,10 @@ async function lookup(host: string) {
     const results = await dns.lookup(host, { all: true });
     return { addresses: results.map((result) => result.address) };
   } catch (error) {
-    return { eai: -2, message: (error as Error).message };
+    // A system error (EMFILE, say) keeps its errno: it is not a name that does not resolve.
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    const errno = (os.constants.errno as Record<string, number | undefined>)[code];
+    return errno === undefined ? { eai: -2, message: (error as Error).message } : { eai: -11, message: (error as Error).message, errno };
   }
 }
 

@@ -55,7 +55,7 @@ for (const backend of backends()) {
     it.skipIf(!hasPrlimit)('fd exhaustion mid-batch (RLIMIT_NOFILE 64): EMFILE for every API, nothing left open, then recovers', () => {
       const result = runNode([fixture('fault-emfile.cjs')], { env, prefix: ['prlimit', '--nofile=64:64'] });
       expect(result.status, result.stderr).toBe(0);
-      const report = lastJson<{ before: number; after: number; recovered: number; results: { name: string; code: string | null; syscall: string; message: string; after: number }[] }>(result.stdout);
+      const report = lastJson<{ before: number; after: number; recovered: number; lookupWhenFull: { code: string; message: string } | null; results: { name: string; code: string | null; syscall: string; message: string; after: number }[] }>(result.stdout);
       expect(report.results).toHaveLength(8);
       for (const row of report.results) {
         expect(row.code, row.name).toBe('EMFILE');
@@ -63,6 +63,9 @@ for (const backend of backends()) {
         expect(row.message).toMatch(/EMFILE.*ulimit -n/);
         expect(row.after, `${row.name} left fds open`).toBe(report.before);
       }
+      // Out of fds, a host name cannot resolve: native says EMFILE; Node's dns (the JS backend) says ENOTFOUND.
+      expect(report.lookupWhenFull?.code).toBe(backend === 'native' ? 'EMFILE' : 'ENOTFOUND');
+      expect(report.lookupWhenFull?.message).toContain('localhost');
       expect(report.recovered).toBe(10);
       expect(report.after).toBe(report.before);
     });
