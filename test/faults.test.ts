@@ -81,12 +81,13 @@ for (const backend of backends()) {
         const block = heldBlock(api);
         try {
           const before = fdCount();
-          for (const call of [
+          const calls: (() => unknown)[] = [
             () => api.allocate(1, { range: [block.from, block.to] }),
             () => api.reserve(3, { range: [block.from, block.to], order: 'ascending' }),
             () => api.allocateAsync(1, { range: [block.from, block.to], protocol: 'both' }),
             () => api.reserveAsync(2, { range: [block.from, block.to] }),
-          ]) {
+          ];
+          for (const call of calls) {
             const error = await Promise.resolve()
               .then(call)
               .then(

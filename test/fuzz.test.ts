@@ -196,7 +196,7 @@ describe(`fuzzing the CLI's argument parsing (seed ${SEED})`, () => {
         const printed: string[] = [];
         let status: number | undefined;
         try {
-          status = cli.main(argv, (line) => printed.push(line));
+          status = cli.main(argv, (line) => printed.push(line) > 0);
         } catch (error) {
           if ((error as { code?: unknown }).code === 'ERR_USAGE') {
             seen.usage++;
