@@ -189,6 +189,7 @@ for (const backend of backends()) {
         expect(report.errors['allocate ::1']?.code).toBe(v6error);
         expect(report.errors['allocate ::1']?.message).toContain('::1');
         expect(report.errors['isFree ::1']?.code).toBe(v6error);
+        expect(report.errors['allocate ::1']?.message).toContain(v6error === 'EAFNOSUPPORT' ? 'this process has no IPv6' : 'not an address of this machine');
         expect(report.after).toBe(report.before);
       };
 
