@@ -40,6 +40,7 @@ export const apiRows: ApiRow[] = [
   { name: 'allocate(NaN)', call: (p) => p.allocate(NaN), class: 'RangeError', code: 'ERR_OUT_OF_RANGE', names: ['count', 'NaN'] },
   { name: 'allocate(Infinity)', call: (p) => p.allocate(Infinity), class: 'RangeError', code: 'ERR_OUT_OF_RANGE', names: ['count', 'Infinity'] },
   { name: 'allocate(65536)', call: (p) => p.allocate(65536), class: 'RangeError', code: 'ERR_OUT_OF_RANGE', names: ['count', '65536'] },
+  { name: 'allocate of a long array', call: (p) => p.allocate([1, 2, 3, 4, 5, 6, 7, 8, 9] as never), class: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', names: ['count', '[ 1, 2, 3, 4, 5, 6, 7, 8, ... 1 more item ]'] },
   { name: 'allocate(2n)', call: (p) => p.allocate(2n as never), class: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', names: ['count', '2n'] },
   // allocate: options
   { name: "allocate(1, 'tcp')", call: (p) => p.allocate(1, 'tcp' as never), class: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', names: ['options', "'tcp'"] },

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { backends, bindsNow, fdCount, lastJson, loadApi, root, runNode, type Api } from './harden-support';
+import { backends, bindsNow, fdCount, lastJson, loadApi, quietRange, root, runNode, type Api } from './harden-support';
 
 // Child processes and real sockets on a shared 2-core machine: generous limits (time is never asserted).
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 240_000 });
@@ -36,8 +36,9 @@ function inNamespace(setup: string[], command: string[], env: NodeJS.ProcessEnv)
 
 /** Ten consecutive ports this process holds (an ascending reserve of a quiet range): none free to anyone else. */
 function heldBlock(api: Api): { from: number; to: number; release(): void } {
+  const [low, high] = quietRange(api.backend);
   for (let attempt = 0; attempt < 20; attempt++) {
-    const from = 10000 + Math.floor(Math.random() * 9990);
+    const from = low + Math.floor(Math.random() * (high - low - 9));
     try {
       const hold = api.reserve(10, { range: [from, from + 9], order: 'ascending' });
       return { from, to: from + 9, release: () => hold.release() };
@@ -45,7 +46,7 @@ function heldBlock(api: Api): { from: number; to: number; release(): void } {
       if ((error as { code?: string }).code !== 'ERR_PORTS_EXHAUSTED') throw error;
     }
   }
-  throw new Error('no ten free consecutive ports in 10000-19999');
+  throw new Error(`no ten free consecutive ports in ${low}-${high}`);
 }
 
 for (const backend of backends()) {
@@ -108,8 +109,9 @@ for (const backend of backends()) {
 
       it('busy UDP ports: ERR_PORTS_EXHAUSTED and isFree false, every failed bind closed', () => {
         let hold: ReturnType<Api['reserve']> | undefined;
+        const [low, high] = quietRange(backend);
         for (let attempt = 0; !hold && attempt < 20; attempt++) {
-          const from = 10000 + Math.floor(Math.random() * 9990);
+          const from = low + Math.floor(Math.random() * (high - low - 4));
           try {
             hold = api.reserve(5, { protocol: 'udp', range: [from, from + 4], order: 'ascending' });
           } catch (error) {

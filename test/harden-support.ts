@@ -98,6 +98,15 @@ export function lastJson<T>(stdout: string): T {
   return JSON.parse(lines[lines.length - 1]!) as T;
 }
 
+/**
+ * Where fault tests hold ports: outside the ephemeral range (bind(0) users elsewhere
+ * do not take them meanwhile), one half per backend (the two backends' suites may run
+ * at once). Fuzz and stress keep out of 10000-19999. Same as test/fixtures/fault-common.cjs.
+ */
+export function quietRange(backend: Backend): [number, number] {
+  return backend === 'js' ? [15000, 19999] : [10000, 14999];
+}
+
 /** Backends to run a suite on: both, unless PORTALLOC_BACKEND pins one. */
 export function backends(): Backend[] {
   const pinned = process.env.PORTALLOC_BACKEND;
