@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { backends, cliPath, fdCount, loadApi, loadCli, root, type Api, type Backend } from './harden-support';
+import { backends, cliPath, fdCount, loadApi, loadCli, loadEntry, root, type Api, type Backend } from './harden-support';
 
 // Child processes and real sockets on a shared 2-core machine: generous limits (time is never asserted).
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 240_000 });
@@ -15,7 +15,8 @@ type ErrorClass = 'TypeError' | 'RangeError' | 'Error';
 interface ApiRow {
   /** What the row calls, as a user would write it. */
   name: string;
-  call: (api: Api) => unknown;
+  /** `entry('portfinder')` gives another entry point on the same backend as `api`. */
+  call: (api: Api, entry: typeof loadEntry) => unknown;
   /** Whether the call returns a promise that must reject (never throw synchronously). */
   async?: boolean;
   class: ErrorClass;
@@ -171,7 +172,7 @@ function expectClear(error: unknown, row: { class?: ErrorClass; code: string; na
 async function failure(row: ApiRow, api: Api): Promise<unknown> {
   let returned: unknown;
   try {
-    returned = row.call(api);
+    returned = row.call(api, loadEntry);
   } catch (error) {
     if (row.async) throw new Error(`${row.name} threw synchronously; it must return a rejected promise: ${String(error)}`);
     return error;
@@ -259,9 +260,12 @@ describe('CLI, spawned: one line on stderr, no stack trace, the documented exit 
 /*
  * Compat entry points (portalloc/get-port, portalloc/portfinder,
  * portalloc/detect-port) are written on another branch. After merging, add
- * rows to `apiRows` that load them (e.g. a `call` that requires
- * '../dist/portfinder.js') with the errors their documented APIs give for:
- * a non-number/negative/>65535 port, a bad `host` type, a non-local host, an
- * unknown option, and a range with no free port. Rows are plain data; the
- * loops above check class, code, message and fds for each.
+ * rows to `apiRows` whose `call` uses the `entry` argument, e.g.
+ *   { name: 'portfinder.getPortPromise({ port: -1 })',
+ *     call: (_, entry) => entry('portfinder').getPortPromise({ port: -1 } as never),
+ *     async: true, class: 'RangeError', code: '...', names: ['port', '-1'] },
+ * with the errors their documented APIs give (docs/compat.md) for: a
+ * non-number, negative or >65535 port, a bad host type, a non-local host, an
+ * unknown option, and a range with no free port. The loops above check class,
+ * code, message and fds for each row on both backends.
  */
