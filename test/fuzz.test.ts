@@ -221,7 +221,8 @@ describe(`fuzzing the CLI's argument parsing (seed ${SEED})`, () => {
   });
 
   it('spawned: exit 0, 1 or 2; on failure exactly one stderr line and no stack trace', () => {
-    const samples = fc.sample(argvArbitrary, { seed: SEED, numRuns: 12 });
+    // A process argument cannot hold a NUL byte (the OS ends the string there): drop them.
+    const samples = fc.sample(argvArbitrary, { seed: SEED, numRuns: 12 }).map((argv) => argv.map((arg) => arg.replace(/\0/g, '')));
     for (const argv of samples) {
       const result = spawnSync(process.execPath, [cliPath, ...argv], { cwd: root, encoding: 'utf8', timeout: 30_000 });
       const shown = JSON.stringify(argv);
