@@ -52,7 +52,7 @@ export interface Binding {
   /** A bind without SO_REUSEADDR: errno 0 when the port could be bound now. */
   checkFree(host: string, protocol: ProtocolBits, port: number): { errno: number; syscall: string };
   /** getaddrinfo, blocking. */
-  lookup(host: string): { addresses: string[] } | { eai: number; message: string };
+  lookup(host: string): { addresses: string[] } | { eai: number; message: string; errno?: number };
   /** Native only: the ports another process's sockets are bound to (pidfd_getfd). */
   socketPorts?(pid: number, fds: number[]): { fd: number; port: number; protocol: 'tcp' | 'udp' }[];
 }

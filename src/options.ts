@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import type { BatchRequest, Binding, ProtocolBits } from './binding';
-import { rangeError, show, typeError, type PortallocError } from './errors';
+import { rangeError, show, systemError, typeError, type PortallocError } from './errors';
 
 export type Protocol = 'tcp' | 'udp' | 'both';
 
@@ -142,6 +142,8 @@ export function resolveHost(host: unknown, binding: Binding): string {
   if (net.isIP(host) !== 0) return host;
   const found = binding.lookup(host);
   if ('addresses' in found && found.addresses.length > 0) return found.addresses[0]!;
+  // getaddrinfo failed for a system reason (EMFILE, say): not a name that does not resolve.
+  if ('errno' in found && found.errno) throw systemError(found.errno, 'getaddrinfo', { address: host });
   const error = new Error(`portalloc: options.host ${show(host)} does not resolve (getaddrinfo ENOTFOUND)`) as PortallocError & { hostname: string };
   error.code = 'ENOTFOUND';
   error.syscall = 'getaddrinfo';
