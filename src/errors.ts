@@ -65,3 +65,11 @@ export function unsupportedError(what: string): PortallocError {
   error.code = 'ERR_PORTALLOC_UNSUPPORTED';
   return error;
 }
+
+/**
+ * Gives an error with another library's exact message (the compat entry
+ * points) the `code` that callers branch on; the originals set none.
+ */
+export function coded<E extends Error>(error: E, code: string): E & { code: string } {
+  return Object.assign(error, { code });
+}

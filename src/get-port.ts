@@ -4,6 +4,7 @@
  * instead of one Node server per interface. See docs/compat.md.
  */
 import type { ListenOptions } from 'node:net';
+import { coded } from './errors';
 import { clearLocks, claim, isTaken, lock, unclaim } from './locks';
 import { badPortError, checkListen, isBusy, isPortNumber, listenError, randomPort, resolveListenHost } from './listen-check';
 
@@ -32,17 +33,17 @@ export type Options = GetPortOptions;
 function checkExclude(exclude: unknown): Set<number> {
   if (!exclude) return new Set();
   if (typeof (exclude as Iterable<unknown>)[Symbol.iterator] !== 'function') {
-    throw new TypeError('The `exclude` option must be an iterable.');
+    throw coded(new TypeError('The `exclude` option must be an iterable.'), 'ERR_INVALID_ARG_TYPE');
   }
   // One pass: a generator (portNumbers()) can be read once. get-port 7.2 reads it
   // twice, so there it excludes nothing; here it excludes its ports.
   const ports = [...(exclude as Iterable<unknown>)];
   for (const element of ports) {
     if (typeof element !== 'number') {
-      throw new TypeError('Each item in the `exclude` option must be a number corresponding to the port you want excluded.');
+      throw coded(new TypeError('Each item in the `exclude` option must be a number corresponding to the port you want excluded.'), 'ERR_INVALID_ARG_TYPE');
     }
     if (!Number.isSafeInteger(element)) {
-      throw new TypeError(`Number ${element} in the exclude option is not a safe integer and can't be used`);
+      throw coded(new TypeError(`Number ${element} in the exclude option is not a safe integer and can't be used`), 'ERR_OUT_OF_RANGE');
     }
   }
   return new Set(ports as number[]);
@@ -114,16 +115,16 @@ export async function getPort(options?: GetPortOptions): Promise<number> {
  */
 export function portNumbers(from: number, to: number): Iterable<number> {
   if (!Number.isInteger(from) || !Number.isInteger(to)) {
-    throw new TypeError('`from` and `to` must be integer numbers');
+    throw coded(new TypeError('`from` and `to` must be integer numbers'), 'ERR_INVALID_ARG_TYPE');
   }
   if (from < 1024 || from > 65535) {
-    throw new RangeError("'from' must be between 1024 and 65535");
+    throw coded(new RangeError("'from' must be between 1024 and 65535"), 'ERR_OUT_OF_RANGE');
   }
   if (to < 1024 || to > 65535) {
-    throw new RangeError("'to' must be between 1024 and 65535");
+    throw coded(new RangeError("'to' must be between 1024 and 65535"), 'ERR_OUT_OF_RANGE');
   }
   if (from > to) {
-    throw new RangeError('`to` must be greater than or equal to `from`');
+    throw coded(new RangeError('`to` must be greater than or equal to `from`'), 'ERR_OUT_OF_RANGE');
   }
   return (function* () {
     for (let port = from; port <= to; port++) yield port;

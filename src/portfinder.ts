@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { coded } from './errors';
 import { claim, isTaken, unclaim, unclaimLater } from './locks';
 import { badPortError, checkListen, EADDRNOTAVAIL, EINVAL, isBusy, isPortNumber, listenError, resolveListenHost } from './listen-check';
 
@@ -115,8 +116,8 @@ async function findPort(options: PortFinderOptions): Promise<number> {
   let startPort = options.startPort;
   if (!startPort) {
     startPort = port;
-    if (startPort < 0) throw Error(`Provided options.port(${port}) is less than 0, which are cannot be bound.`);
-    if (stopPort < startPort) throw Error(`Provided options.stopPort(${stopPort}) is less than options.port(${startPort})`);
+    if (startPort < 0) throw coded(Error(`Provided options.port(${port}) is less than 0, which are cannot be bound.`), 'ERR_OUT_OF_RANGE');
+    if (stopPort < startPort) throw coded(Error(`Provided options.stopPort(${stopPort}) is less than options.port(${startPort})`), 'ERR_OUT_OF_RANGE');
   }
   const host = options.host ? await resolveListenHost(options.host) : '';
   for (let candidate = port; candidate <= highestPort; candidate++) {
@@ -136,9 +137,9 @@ async function findPort(options: PortFinderOptions): Promise<number> {
     }
     if (candidate <= stopPort) return candidate;
     unclaim(candidate);
-    throw Error(`No open ports found in between ${startPort} and ${stopPort}`);
+    throw coded(Error(`No open ports found in between ${startPort} and ${stopPort}`), 'ERR_PORTS_EXHAUSTED');
   }
-  throw Error('No open ports available');
+  throw coded(Error('No open ports available'), 'ERR_PORTS_EXHAUSTED');
 }
 
 /** portfinder checks every local address and the user's host; EADDRINUSE and EACCES mean "next". */
@@ -146,7 +147,7 @@ async function isFreeEverywhere(port: number, host: string, wantedHost: string |
   if (host !== '') {
     const { errno, syscall } = await checkListen(host, port);
     if (errno === EADDRNOTAVAIL || errno === EINVAL) {
-      throw Error(`Provided host ${wantedHost} could NOT be bound. Please provide a different host address or hostname`);
+      throw coded(Error(`Provided host ${wantedHost} could NOT be bound. Please provide a different host address or hostname`), 'EADDRNOTAVAIL');
     }
     if (isBusy(errno)) return false;
     if (errno !== 0) throw listenError(errno, syscall, host, port);

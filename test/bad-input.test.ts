@@ -10,7 +10,7 @@ import { backends, cliPath, fdCount, loadApi, loadCli, loadEntry, root, type Api
 // Child processes and real sockets on a shared 2-core machine: generous limits (time is never asserted).
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 240_000 });
 
-type ErrorClass = 'TypeError' | 'RangeError' | 'Error';
+type ErrorClass = 'TypeError' | 'RangeError' | 'Error' | 'IPAddressNotAvailableError';
 
 interface ApiRow {
   /** What the row calls, as a user would write it. */
@@ -29,6 +29,9 @@ interface ApiRow {
 
 /** 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never an address of this machine. */
 const NOT_LOCAL = '192.0.2.1';
+
+/** The get-port drop-in and wait helpers on the main entry point. */
+type Compat = Record<'portNumbers' | 'getPort' | 'waitForPort' | 'waitUntilFree', (...args: unknown[]) => unknown>;
 const odd = { [Symbol.iterator]: 5 };
 
 export const apiRows: ApiRow[] = [
@@ -95,6 +98,20 @@ export const apiRows: ApiRow[] = [
   { name: 'isFree(80, { range })', call: (p) => p.isFree(80, { range: [1, 2] } as never), class: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', names: ['option', "'range'"] },
   { name: "isFree protocol 'icmp'", call: (p) => p.isFree(80, { protocol: 'icmp' as never }), class: 'RangeError', code: 'ERR_INVALID_ARG_VALUE', names: ['options.protocol', "'icmp'"] },
   { name: 'isFree host not local', call: (p) => p.isFree(40000, { host: NOT_LOCAL }), class: 'Error', code: 'EADDRNOTAVAIL', names: [NOT_LOCAL, '40000'] },
+  // The compat entry points: the originals' exact messages, with a `code` added
+  { name: 'portNumbers(3000, 2000)', call: (p) => (p as unknown as Compat).portNumbers(3000, 2000), class: 'RangeError', code: 'ERR_OUT_OF_RANGE', names: ['`to`', '`from`'] },
+  { name: 'portNumbers(1.5, 3000)', call: (p) => (p as unknown as Compat).portNumbers(1.5, 3000), class: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', names: ['`from`', '`to`', 'integer'] },
+  { name: 'portNumbers(80, 3000)', call: (p) => (p as unknown as Compat).portNumbers(80, 3000), class: 'RangeError', code: 'ERR_OUT_OF_RANGE', names: ["'from'", '1024'] },
+  { name: 'getPort({ exclude: 5 })', call: (p) => (p as unknown as Compat).getPort({ exclude: 5 }), async: true, class: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', names: ['`exclude`', 'iterable'] },
+  { name: 'getPort({ exclude: [NaN] })', call: (p) => (p as unknown as Compat).getPort({ exclude: [NaN] }), async: true, class: 'TypeError', code: 'ERR_OUT_OF_RANGE', names: ['NaN', 'exclude'] },
+  { name: "getPort({ port: 'x' })", call: (p) => (p as unknown as Compat).getPort({ port: 'x' }), async: true, class: 'RangeError', code: 'ERR_SOCKET_BAD_PORT', names: ['options.port', "'x'"] },
+  { name: 'getPort host not local', call: (p) => (p as unknown as Compat).getPort({ host: NOT_LOCAL }), async: true, class: 'Error', code: 'EADDRNOTAVAIL', names: [NOT_LOCAL] },
+  { name: 'portfinder port -1', call: (_, entry) => entry('portfinder').getPortPromise!({ port: -1 } as never), async: true, class: 'Error', code: 'ERR_OUT_OF_RANGE', names: ['options.port(-1)'] },
+  { name: 'portfinder stopPort below port', call: (_, entry) => entry('portfinder').getPortPromise!({ port: 9000, stopPort: 8000 } as never), async: true, class: 'Error', code: 'ERR_OUT_OF_RANGE', names: ['stopPort(8000)', 'port(9000)'] },
+  { name: 'portfinder host not local', call: (_, entry) => entry('portfinder').getPortPromise!({ host: NOT_LOCAL } as never), async: true, class: 'Error', code: 'EADDRNOTAVAIL', names: [NOT_LOCAL] },
+  { name: 'detect-port hostname not local', call: (_, entry) => entry('detect-port').detectPort!({ port: 8080, hostname: NOT_LOCAL } as never), async: true, class: 'IPAddressNotAvailableError', code: 'EADDRNOTAVAIL', names: ['IP address', 'not available'] },
+  { name: 'waitForPort timeout -1', call: (p) => (p as unknown as Compat).waitForPort(80, { timeout: -1 }), async: true, class: 'RangeError', code: 'ERR_OUT_OF_RANGE', names: ['options.timeout', '-1'] },
+  { name: 'waitUntilFree(0)', call: (p) => (p as unknown as Compat).waitUntilFree(0), async: true, class: 'RangeError', code: 'ERR_OUT_OF_RANGE', names: ['port', '0'] },
   // Reservation methods
   {
     name: 'share() after release()',
@@ -257,15 +274,3 @@ describe('CLI, spawned: one line on stderr, no stack trace, the documented exit 
   }
 });
 
-/*
- * Compat entry points (portalloc/get-port, portalloc/portfinder,
- * portalloc/detect-port) are written on another branch. After merging, add
- * rows to `apiRows` whose `call` uses the `entry` argument, e.g.
- *   { name: 'portfinder.getPortPromise({ port: -1 })',
- *     call: (_, entry) => entry('portfinder').getPortPromise({ port: -1 } as never),
- *     async: true, class: 'RangeError', code: '...', names: ['port', '-1'] },
- * with the errors their documented APIs give (docs/compat.md) for: a
- * non-number, negative or >65535 port, a bad host type, a non-local host, an
- * unknown option, and a range with no free port. The loops above check class,
- * code, message and fds for each row on both backends.
- */
