@@ -11,13 +11,16 @@
         "native/claims.cc",
         "native/coordinate.cc",
         "native/timewait.cc",
-        "native/inspect.cc"
+        "native/inspect.cc",
+        "native/check.cc",
+        "native/floor.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [
         "NAPI_VERSION=8",
         "NAPI_DISABLE_CPP_EXCEPTIONS",
-        "NODE_ADDON_API_DISABLE_DEPRECATED"
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
       ],
       "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-fno-exceptions", "-O2", "-Wall", "-Wextra"],
       "cflags_cc!": ["-fno-rtti"],

@@ -14,7 +14,7 @@ export default defineConfig({
         test: {
           name: 'native',
           env: { PORTALLOC_BACKEND: 'native' },
-          typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: 'test/tsconfig.json' },
+          typecheck: { enabled: true, include: ['test/**/*.test-d.{ts,mts}'], tsconfig: 'test/tsconfig.json' },
         },
       },
       { extends: true, test: { name: 'js', env: { PORTALLOC_BACKEND: 'js' } } },

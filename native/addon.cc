@@ -2,7 +2,9 @@
 #include <napi.h>
 
 #include "allocate.h"
+#include "check.h"
 #include "coordinate.h"
+#include "floor.h"
 #include "timewait.h"
 #include "hold.h"
 #include "inspect.h"
@@ -22,6 +24,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("timeWait", Napi::Function::New(env, TimeWait, "timeWait"));
   exports.Set("timeWaitAsync", Napi::Function::New(env, TimeWaitAsync, "timeWaitAsync"));
   exports.Set("socketPorts", Napi::Function::New(env, SocketPorts, "socketPorts"));
+  exports.Set("checkListen", Napi::Function::New(env, CheckListen, "checkListen"));
+  RegisterBenchFloor(env, exports);  // benchmark only (bench/)
   return exports;
 }
 

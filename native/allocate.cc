@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 
+#include <cerrno>
+
 #include "convert.h"
 #include "hold.h"
 
@@ -98,11 +100,17 @@ Napi::Value Lookup(const Napi::CallbackInfo& info) {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* list = nullptr;
+  errno = 0;
   int status = getaddrinfo(host.c_str(), nullptr, &hints, &list);
+  const int error = errno;  // before any other call can change it
   Napi::Object object = Napi::Object::New(env);
   if (status != 0) {
     object.Set("eai", Napi::Number::New(env, status));
     object.Set("message", Napi::String::New(env, gai_strerror(status)));
+    // EAI_SYSTEM: the errno says why. Out of fds, glibc reports EAI_NONAME (it could
+    // open neither /etc/hosts nor a DNS socket): the name may well exist, say so.
+    const bool outOfFds = error == EMFILE || error == ENFILE;
+    if ((status == EAI_SYSTEM && error != 0) || outOfFds) object.Set("errno", Napi::Number::New(env, error));
     return object;
   }
   Napi::Array addresses = Napi::Array::New(env);

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -43,6 +44,21 @@ struct BatchRequest {
   uint32_t ephemeralLow = 32768;
   uint32_t ephemeralHigh = 60999;
   uint32_t kernelBudget = 8192;
+  // Where the scan of the ephemeral range starts once bind(0) is left; 0: just
+  // past the last port bind(0) gave. (The halves of a split batch start apart.)
+  uint32_t scanStart = 0;
+  // A large batch of kernel-chosen ports may run on two threads (SplitBatch
+  // in batch.cc): 0 when a second CPU is free at the time, 2 whenever the
+  // process may use two CPUs, 1 never.
+  uint32_t threads = 1;
+  // A bitmap of 65,536 bits that the halves of a split batch share: the ports
+  // either half holds, so a scan skips them without a bind. Null: the batch
+  // keeps its own.
+  uint8_t* heldBitmap = nullptr;
+  // Shared by the halves of a split batch: the ports still to find. Each
+  // half takes one per port it finds and stops at 0, so a half whose thread
+  // gets less CPU simply finds fewer. Null: the batch finds `count`.
+  std::atomic<int64_t>* quota = nullptr;
   std::vector<uint8_t> exclude;  // a bitmap of 65,536 bits, or empty
   bool hold = false;             // keep the sockets open and return them
   bool shared = false;           // SO_REUSEADDR on each held socket, after bind
@@ -62,6 +78,8 @@ struct BatchResult {
 };
 
 // Runs a whole batch. On any failure every socket it opened is closed again.
+// A large batch of kernel-chosen ports may be shared by two threads when a
+// second CPU is free (request.threads; SplitBatch in batch.cc).
 BatchResult RunBatch(const BatchRequest& request);
 
 // 0 when `port` could be bound now for every protocol asked (a bind without

@@ -55,6 +55,8 @@ bool ReadRequest(const Napi::Value& value, BatchRequest* request) {
     }
     request->exclude.assign(bitmap.Data(), bitmap.Data() + bitmap.ByteLength());
   }
+  Napi::Value threads = object.Get("threads");  // optional: 1 unless given
+  request->threads = threads.IsNumber() ? threads.As<Napi::Number>().Uint32Value() : 1;
   request->hold = object.Get("hold").ToBoolean().Value();
   request->shared = object.Get("shared").ToBoolean().Value();
   return ReadCoordination(object, &request->coordination);

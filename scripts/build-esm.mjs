@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const entries = ['index'];
+const entries = ['index', 'portfinder', 'detect-port'];
 
 for (const entry of entries) {
   process.env.PORTALLOC_BACKEND ??= 'js'; // listing the exports must not need the addon
@@ -18,6 +18,7 @@ for (const entry of entries) {
   if (hasDefault) lines.push('export default cjs.default;');
   writeFileSync(new URL(`../dist/${entry}.mjs`, import.meta.url), lines.join('\n') + '\n');
   const types = [`export * from './${entry}.js';`];
-  if (hasDefault) types.push(`import cjs from './${entry}.js';`, 'export default cjs;');
+  // ESM's default import of a CommonJS file is its whole module.exports: name its .default.
+  if (hasDefault) types.push(`import cjs from './${entry}.js';`, 'declare const _default: typeof cjs.default;', 'export default _default;');
   writeFileSync(new URL(`../dist/${entry}.d.mts`, import.meta.url), types.join('\n') + '\n');
 }

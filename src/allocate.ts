@@ -116,7 +116,7 @@ function settle(outcome: BatchOutcome, { request, where }: Plan): { ports: numbe
   if ('ports' in outcome) return outcome;
   if ('exhausted' in outcome) throw exhaustedError(request.count, outcome.found, where);
   const address = request.host === '' ? undefined : request.host;
-  const hint = outcome.errno === 99 ? `${request.host} is not an address of this machine` : outcome.errno === 24 ? 'too many open files: each port of a batch takes a socket until the batch is complete' : undefined;
+  const hint = outcome.errno === 99 ? `${request.host} is not an address of this machine` : outcome.errno === 24 ? 'each port of a batch holds a socket until the batch is complete: ask for fewer ports or raise ulimit -n' : outcome.errno === 97 ? 'this process has no IPv6' : undefined;
   throw systemError(outcome.errno, outcome.syscall, { address, port: outcome.port, hint });
 }
 
@@ -278,6 +278,6 @@ export function isFree(port: number, options?: CheckOptions): boolean {
   const { errno, syscall } = binding.checkFree(checked.host, checked.protocol, checked.port);
   if (errno === 0) return true;
   if (errno === 98 || errno === 13) return false;
-  const hint = errno === 99 ? `${checked.host} is not an address of this machine` : undefined;
+  const hint = errno === 99 ? `${checked.host} is not an address of this machine` : errno === 97 ? 'this process has no IPv6' : undefined;
   throw systemError(errno, syscall, { address: checked.host || undefined, port: checked.port, hint });
 }

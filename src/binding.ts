@@ -24,6 +24,12 @@ export interface BatchRequest {
   ephemeralHigh: number;
   /** How many bind(0)s a batch makes before it scans the ephemeral range itself. */
   kernelBudget: number;
+  /**
+   * Whether a large batch of kernel-chosen ports may run on two threads (the
+   * native backend): 0 when a second CPU is free at the time, 2 whenever the
+   * process may use two CPUs, 1 never. Absent: 1.
+   */
+  threads?: 0 | 1 | 2;
   /** A bitmap of 65,536 bits: ports never to hand out. */
   exclude?: Uint8Array;
   hold: boolean;
@@ -54,7 +60,7 @@ export interface Binding {
   /** A bind without SO_REUSEADDR: errno 0 when the port could be bound now. */
   checkFree(host: string, protocol: ProtocolBits, port: number): { errno: number; syscall: string };
   /** getaddrinfo, blocking. */
-  lookup(host: string): { addresses: string[] } | { eai: number; message: string };
+  lookup(host: string): { addresses: string[] } | { eai: number; message: string; errno?: number };
   /** Native only: puts ports into TIME_WAIT on loopback (see timewait.cc). */
   timeWait?(request: BatchRequest): BatchOutcome;
   timeWaitAsync?(request: BatchRequest): Promise<BatchOutcome>;

@@ -47,8 +47,14 @@ Examples:
   portalloc exec -n 2 -- node server.js      server.js reads process.env.PORT_0, PORT_1
 `;
 
-/** A mistake in the command line: exit 2, one line. */
-class UsageError extends Error {}
+/** A mistake in the command line: exit 2, one line. `code` lets callers of main() branch on it. */
+export class UsageError extends Error {
+  readonly code = 'ERR_USAGE';
+  constructor(message: string) {
+    // One line, whatever the user typed: control characters in a quoted value are escaped.
+    super(message.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1)));
+  }
+}
 
 function version(): string {
   const manifest = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };

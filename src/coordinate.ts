@@ -104,8 +104,9 @@ export class Coordinator {
       this.#drop(block);
     }
     const next = this.#next.get(kind(request));
-    // One literal, one shape: this runs for every allocate().
+    // One literal, one shape: this runs for every allocate(). (Keep in step with BatchRequest.)
     return {
+      threads: request.threads,
       count: request.count,
       host: request.host,
       protocol: request.protocol,

@@ -14,7 +14,8 @@ export interface PortallocError extends Error {
 
 /** Shows a user's value in an error message: strings quoted, objects inspected briefly. */
 export function show(value: unknown): string {
-  return inspect(value, { depth: 1, breakLength: Infinity, maxArrayLength: 8, maxStringLength: 60 });
+  // compact: true keeps it on one line (the default groups arrays of more than 6 items into rows).
+  return inspect(value, { depth: 1, breakLength: Infinity, compact: true, maxArrayLength: 8, maxStringLength: 60 });
 }
 
 /** A TypeError with Node's code for a wrong type, its message naming the option and the value. */
@@ -63,4 +64,12 @@ export function unsupportedError(what: string): PortallocError {
   const error = new Error(`portalloc: ${what}`) as PortallocError;
   error.code = 'ERR_PORTALLOC_UNSUPPORTED';
   return error;
+}
+
+/**
+ * Gives an error with another library's exact message (the compat entry
+ * points) the `code` that callers branch on; the originals set none.
+ */
+export function coded<E extends Error>(error: E, code: string): E & { code: string } {
+  return Object.assign(error, { code });
 }

@@ -76,8 +76,15 @@ export class JsBinding implements Binding {
     const id = this.nextCall++;
     Atomics.store(this.flag, 0, 0);
     this.syncPort!.postMessage({ id, op, args } satisfies WorkerCall);
-    if (Atomics.wait(this.flag, 0, 0, SYNC_TIMEOUT_MS) === 'timed-out') {
-      throw new Error(`portalloc: the JS backend's worker did not answer ${op} within ${SYNC_TIMEOUT_MS / 1000} s`);
+    // Wait for the flag, not for a wake-up: the worker's notify for the previous
+    // call can arrive after that call already saw the flag set, and would wake
+    // this wait before this call's answer exists.
+    const deadline = Date.now() + SYNC_TIMEOUT_MS;
+    while (Atomics.load(this.flag, 0) === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0 || Atomics.wait(this.flag, 0, 0, left) === 'timed-out') {
+        throw new Error(`portalloc: the JS backend's worker did not answer ${op} within ${SYNC_TIMEOUT_MS / 1000} s`);
+      }
     }
     const message = receiveMessageOnPort(this.syncPort!);
     const reply = message?.message as Reply | undefined;
@@ -127,7 +134,7 @@ export class JsBinding implements Binding {
     return this.callSync('checkFree', host, protocol, port) as { errno: number; syscall: string };
   }
 
-  lookup(host: string): { addresses: string[] } | { eai: number; message: string } {
-    return this.callSync('lookup', host) as { addresses: string[] } | { eai: number; message: string };
+  lookup(host: string): { addresses: string[] } | { eai: number; message: string; errno?: number } {
+    return this.callSync('lookup', host) as { addresses: string[] } | { eai: number; message: string; errno?: number };
   }
 }

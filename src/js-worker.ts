@@ -7,6 +7,7 @@
 import dgram from 'node:dgram';
 import dns from 'node:dns/promises';
 import net from 'node:net';
+import os from 'node:os';
 import { MessagePort, parentPort, workerData } from 'node:worker_threads';
 import type { BatchOutcome, BatchRequest, ProtocolBits } from './binding';
 
@@ -60,6 +61,8 @@ function bindUdp(host: string, port: number): Promise<Held & { port: number }> {
   return new Promise((resolve, reject) => {
     const socket = dgram.createSocket({ type, ipv6Only: false });
     socket.once('error', (error) => {
+      // A dgram socket whose bind failed stays open: close it, or every busy port leaks an fd.
+      socket.close();
       if (host === '' && type === 'udp6' && (error as NodeJS.ErrnoException).code === 'EAFNOSUPPORT') {
         bindUdp('0.0.0.0', port).then(resolve, reject);
         return;
@@ -157,7 +160,10 @@ async function lookup(host: string) {
     const results = await dns.lookup(host, { all: true });
     return { addresses: results.map((result) => result.address) };
   } catch (error) {
-    return { eai: -2, message: (error as Error).message };
+    // A system error (EMFILE, say) keeps its errno: it is not a name that does not resolve.
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    const errno = (os.constants.errno as Record<string, number | undefined>)[code];
+    return errno === undefined ? { eai: -2, message: (error as Error).message } : { eai: -11, message: (error as Error).message, errno };
   }
 }
 

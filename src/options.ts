@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import type { BatchRequest, Binding, ProtocolBits } from './binding';
-import { rangeError, show, typeError, type PortallocError } from './errors';
+import { rangeError, show, systemError, typeError, type PortallocError } from './errors';
 
 export type Protocol = 'tcp' | 'udp' | 'both';
 
@@ -157,6 +157,8 @@ export function resolveHost(host: unknown, binding: Binding): string {
   if (net.isIP(host) !== 0) return host;
   const found = binding.lookup(host);
   if ('addresses' in found && found.addresses.length > 0) return found.addresses[0]!;
+  // getaddrinfo failed for a system reason (EMFILE, say): not a name that does not resolve.
+  if ('errno' in found && found.errno) throw systemError(found.errno, 'getaddrinfo', { address: host });
   const error = new Error(`portalloc: options.host ${show(host)} does not resolve (getaddrinfo ENOTFOUND)`) as PortallocError & { hostname: string };
   error.code = 'ENOTFOUND';
   error.syscall = 'getaddrinfo';
@@ -205,6 +207,10 @@ export function plan(count: unknown, options: unknown, binding: Binding, hold: b
       // bind(0) slows down as the half of the range it prefers fills up: past
       // this many ports in one batch, the batch binds explicit ports instead.
       kernelBudget: Math.max(1, Math.floor((high - low + 1) / 3)),
+      // Two threads for a large batch when a second CPU is free at the time;
+      // PORTALLOC_THREADS=1: always one, PORTALLOC_THREADS=2: two wherever
+      // the process may use two CPUs.
+      threads: process.env.PORTALLOC_THREADS === '1' ? 1 : process.env.PORTALLOC_THREADS === '2' ? 2 : 0,
       exclude,
       hold,
       shared: given.shared === true,

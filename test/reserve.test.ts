@@ -160,7 +160,7 @@ describe(`reserve (${backendName})`, () => {
        let ports = (() => p.reserve(20).ports)();
        const held = count();
        (async () => {
-         for (let i = 0; i < 100 && count() > before; i++) { gc(); await new Promise((r) => setTimeout(r, 20)); }
+         for (let i = 0; i < 500 && count() > before; i++) { gc(); await new Promise((r) => setTimeout(r, 20)); }
          console.log(JSON.stringify({ before, held, after: count(), free: ports.every((port) => p.isFree(port)) }));
        })();`,
       [],

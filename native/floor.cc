@@ -1,0 +1,114 @@
+// BENCHMARK ONLY: the kernel's floor for bench/. Not part of the public API
+// (src/ never calls it; only bench/ and its test do).
+//
+// benchFloor(count, hold) runs the naive loop of portalloc's default path in
+// C++, with no N-API crossing per port and no bookkeeping: a dual-stack
+// socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC), setsockopt(IPV6_V6ONLY = 0),
+// bind([::]:0), getsockname(), and close(). With hold = false each socket is
+// closed at once (ports may repeat: the kernel hands a closed port out again);
+// with hold = true the whole batch stays open and is closed at the end (the
+// ports are distinct). It returns { ns, ports }: the nanoseconds of the loop,
+// closes included, measured in C++, and the ports it got.
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "convert.h"
+
+namespace portalloc {
+namespace {
+
+int64_t NowNs() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+// One port: -1 with errno and *syscall set on failure (the socket is closed).
+int BindOne(int* fdOut, const char** syscall) {
+  int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *syscall = "socket";
+    return -1;
+  }
+  const int off = 0;
+  sockaddr_in6 any{};
+  any.sin6_family = AF_INET6;
+  any.sin6_addr = in6addr_any;
+  sockaddr_in6 bound{};
+  socklen_t length = sizeof bound;
+  if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0) {
+    *syscall = "setsockopt";
+  } else if (bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0) {
+    *syscall = "bind";
+  } else if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length) != 0) {
+    *syscall = "getsockname";
+  } else {
+    *fdOut = fd;
+    return ntohs(bound.sin6_port);
+  }
+  int error = errno;
+  close(fd);
+  errno = error;
+  return -1;
+}
+
+Napi::Value BenchFloor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBoolean()) {
+    Napi::TypeError::New(env, "portalloc: benchFloor(count, hold) got bad arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const uint32_t count = info[0].As<Napi::Number>().Uint32Value();
+  const bool hold = info[1].As<Napi::Boolean>().Value();
+  std::vector<int> ports(count);
+  std::vector<int> fds;
+  if (hold) fds.reserve(count);
+
+  const char* syscall = nullptr;
+  int error = 0;
+  const int64_t start = NowNs();
+  for (uint32_t i = 0; i < count; ++i) {
+    int fd = -1;
+    int port = BindOne(&fd, &syscall);
+    if (port < 0) {
+      error = errno;
+      break;
+    }
+    ports[i] = port;
+    if (hold) {
+      fds.push_back(fd);
+    } else {
+      close(fd);
+    }
+  }
+  CloseAll(&fds);
+  const int64_t elapsed = NowNs() - start;
+
+  if (error != 0) {
+    Napi::Error failure = Napi::Error::New(env, std::string("portalloc: benchFloor: ") + syscall + ": " + strerror(error));
+    failure.Set("errno", Napi::Number::New(env, error));
+    failure.Set("syscall", Napi::String::New(env, syscall));
+    failure.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("ns", Napi::Number::New(env, static_cast<double>(elapsed)));
+  result.Set("ports", ToArray(env, ports));
+  return result;
+}
+
+}  // namespace
+
+void RegisterBenchFloor(Napi::Env env, Napi::Object exports) {
+  exports.Set("benchFloor", Napi::Function::New(env, BenchFloor, "benchFloor"));
+}
+
+}  // namespace portalloc
