@@ -5,7 +5,7 @@ import { loadNative, type BatchOutcome, type BatchRequest, type Binding } from '
 import { exhaustedError, rangeError, systemError, typeError, unsupportedError, type PortallocError } from './errors';
 import { JsBinding } from './js-backend';
 import { checkArguments, plan, type AllocateOptions, type CheckOptions, type Plan, type ReserveOptions } from './options';
-import { checkHandoff, Coordinator, type HandoffMode } from './coordinate';
+import { checkHandoff, COORDINATE_BY_DEFAULT, Coordinator, type HandoffMode } from './coordinate';
 
 const native = loadNative();
 const binding: Binding = native ?? new JsBinding();
@@ -151,7 +151,7 @@ export function allocate(count: number, options?: AllocateOptions): number[] {
   const mode = checkHandoff(options, typeError);
   if (mode.timeWait) return settle(timeWaitBinding().timeWait!(timeWaitRequest(planned)), planned).ports;
   const cross = crossProcess(mode);
-  if (mode.coordinate === false) return settle(binding.allocate(planned.request), planned).ports;
+  if (mode.coordinate === false || (mode.coordinate === undefined && !COORDINATE_BY_DEFAULT)) return settle(binding.allocate(planned.request), planned).ports;
   let request = coordinator.prepare(planned.request, cross, options?.order === 'ascending');
   let outcome = binding.allocate(request);
   for (let next; (next = giveWay(outcome, request, planned, cross, options)); ) outcome = binding.allocate((request = next));
@@ -171,7 +171,7 @@ export async function allocateAsync(count: number, options?: AllocateOptions): P
   const mode = checkHandoff(options, typeError);
   if (mode.timeWait) return settle(await timeWaitBinding().timeWaitAsync!(timeWaitRequest(planned)), planned).ports;
   const cross = crossProcess(mode);
-  if (mode.coordinate === false) return settle(await binding.allocateAsync(planned.request), planned).ports;
+  if (mode.coordinate === false || (mode.coordinate === undefined && !COORDINATE_BY_DEFAULT)) return settle(await binding.allocateAsync(planned.request), planned).ports;
   let request = coordinator.prepare(planned.request, cross, options?.order === 'ascending');
   let outcome = await binding.allocateAsync(request);
   for (let next; (next = giveWay(outcome, request, planned, cross, options)); ) outcome = await binding.allocateAsync((request = next));

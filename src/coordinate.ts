@@ -219,6 +219,12 @@ function kind(request: BatchRequest): string {
   return `${request.host}|${request.protocol}|${request.rangeFrom}-${request.rangeTo}`;
 }
 
+/**
+ * Whether allocate() coordinates when `coordinate` is not given: yes, unless
+ * PORTALLOC_COORDINATE=0 (for test suites that count fds around calls).
+ */
+export const COORDINATE_BY_DEFAULT = process.env.PORTALLOC_COORDINATE !== '0';
+
 /** How a plain allocation hands its ports over: validated `reserve` and `coordinate` options. */
 export interface HandoffMode {
   timeWait: boolean;

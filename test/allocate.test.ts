@@ -41,15 +41,14 @@ describe(`allocate (${backendName})`, () => {
 
   it('keeps a batch of 5,000 distinct and closes every socket', () => {
     const before = openFds();
-    // Coordination keeps a claim socket per block of 32 ports for 20 s (handoff.test.ts counts those).
-    const ports = allocate(5000, { coordinate: false });
+    const ports = allocate(5000);
     expect(new Set(ports).size).toBe(5000);
     expect(openFds()).toBe(before);
   });
 
   it('allocateAsync returns a distinct batch off the main thread', async () => {
     const before = openFds();
-    const pending = allocateAsync(1000, { coordinate: false }); // see the 5,000 test
+    const pending = allocateAsync(1000);
     expect(pending).toBeInstanceOf(Promise);
     const ports = await pending;
     expect(new Set(ports).size).toBe(1000);
@@ -174,7 +173,7 @@ describe(`allocate (${backendName})`, () => {
       ['--nofile=64:64', process.execPath, '-e', `
         const p = require('./dist'), fs = require('fs');
         const count = () => fs.readdirSync('/proc/self/fd').length;
-        p.allocate(1, { coordinate: false }); // no claim socket: handoff.test.ts checks those give way
+        p.allocate(1);
         const before = count(), errors = [];
         for (const call of [() => p.allocate(200), () => p.reserve(200), () => p.allocate(200, { range: [20000, 29999] })]) {
           try { call(); errors.push('none'); } catch (e) { errors.push([e.code, e.errno, e.syscall]); }
