@@ -255,13 +255,13 @@ describe(`cross-process coordination of plain allocations (${backendName})`, () 
 });
 
 describe(`shared holds as the handoff (${backendName})`, () => {
-  // 10000-19999: below the ranges the other suites pick (freeRange: 20000-32000) and the kernel's.
+  // 50000-59999: away from the ranges other suites pick (fault tests 10000-19999, freeRange 20000-32000).
   it('8 processes reserving 1,000 ports each from one 10,000-port range at once: no port twice', async () => {
-    const batches = await atOnce<number[]>(8, `console.log(JSON.stringify(p.reserve(1000, { range: [10000, 19999] }).ports));`);
+    const batches = await atOnce<number[]>(8, `console.log(JSON.stringify(p.reserve(1000, { range: [50000, 59999] }).ports));`);
     const all = batches.flat();
     expect(all).toHaveLength(8000);
     expect(new Set(all).size).toBe(8000);
-    expect(all.every((port) => port >= 10000 && port <= 19999)).toBe(true);
+    expect(all.every((port) => port >= 50000 && port <= 59999)).toBe(true);
   });
 
   it.runIf(native)('a parent reserves 200 ports shared, 200 Node children listen on them, the parent releases: nothing fails', async () => {
