@@ -188,22 +188,20 @@ describe(`get-port compatibility (${backendName})`, () => {
   });
 
   it('throws get-port\'s exclude errors', async () => {
-    await expect(getPort({ exclude: 5 as unknown as number[] })).rejects.toThrow(new TypeError('The `exclude` option must be an iterable.'));
-    await expect(getPort({ exclude: ['80'] as unknown as number[] })).rejects.toThrow(
-      new TypeError('Each item in the `exclude` option must be a number corresponding to the port you want excluded.'),
-    );
-    await expect(getPort({ exclude: [NaN] })).rejects.toThrow(new TypeError("Number NaN in the exclude option is not a safe integer and can't be used"));
-    await expect(getPort({ exclude: [1.5] })).rejects.toThrow(new TypeError("Number 1.5 in the exclude option is not a safe integer and can't be used"));
+    await expect(getPort({ exclude: 5 as unknown as number[] })).rejects.toThrow(Object.assign(new TypeError('The `exclude` option must be an iterable.'), { code: 'ERR_INVALID_ARG_TYPE' }));
+    await expect(getPort({ exclude: ['80'] as unknown as number[] })).rejects.toThrow(Object.assign(new TypeError('Each item in the `exclude` option must be a number corresponding to the port you want excluded.'), { code: 'ERR_INVALID_ARG_TYPE' }));
+    await expect(getPort({ exclude: [NaN] })).rejects.toThrow(Object.assign(new TypeError("Number NaN in the exclude option is not a safe integer and can't be used"), { code: 'ERR_OUT_OF_RANGE' }));
+    await expect(getPort({ exclude: [1.5] })).rejects.toThrow(Object.assign(new TypeError("Number 1.5 in the exclude option is not a safe integer and can't be used"), { code: 'ERR_OUT_OF_RANGE' }));
   });
 
   it('portNumbers() is lazy, inclusive, and throws get-port\'s errors in get-port\'s order', () => {
     expect([...portNumbers(1024, 1026)]).toEqual([1024, 1025, 1026]);
     expect([...portNumbers(65535, 65535)]).toEqual([65535]);
-    expect(() => portNumbers(1.5, 2000)).toThrow(new TypeError('`from` and `to` must be integer numbers'));
-    expect(() => portNumbers(70000.5, 1)).toThrow(new TypeError('`from` and `to` must be integer numbers'));
-    expect(() => portNumbers(80, 70000)).toThrow(new RangeError("'from' must be between 1024 and 65535"));
-    expect(() => portNumbers(2000, 70000)).toThrow(new RangeError("'to' must be between 1024 and 65535"));
-    expect(() => portNumbers(3000, 2000)).toThrow(new RangeError('`to` must be greater than or equal to `from`'));
+    expect(() => portNumbers(1.5, 2000)).toThrow(Object.assign(new TypeError('`from` and `to` must be integer numbers'), { code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => portNumbers(70000.5, 1)).toThrow(Object.assign(new TypeError('`from` and `to` must be integer numbers'), { code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => portNumbers(80, 70000)).toThrow(Object.assign(new RangeError("'from' must be between 1024 and 65535"), { code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => portNumbers(2000, 70000)).toThrow(Object.assign(new RangeError("'to' must be between 1024 and 65535"), { code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => portNumbers(3000, 2000)).toThrow(Object.assign(new RangeError('`to` must be greater than or equal to `from`'), { code: 'ERR_OUT_OF_RANGE' }));
   });
 
   it('gives the same messages as get-port 7.2 itself', async () => {
