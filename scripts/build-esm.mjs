@@ -1,6 +1,6 @@
 // Writes the ESM entry points: thin wrappers over the CommonJS build, so both
 // module systems share one copy of the library and its state (holds, locks).
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -22,3 +22,6 @@ for (const entry of entries) {
   if (hasDefault) types.push(`import cjs from './${entry}.js';`, 'declare const _default: typeof cjs.default;', 'export default _default;');
   writeFileSync(new URL(`../dist/${entry}.d.mts`, import.meta.url), types.join('\n') + '\n');
 }
+
+// The CLI runs as an executable (`npx portalloc` in this repository runs the file itself).
+chmodSync(new URL('../dist/cli.js', import.meta.url), 0o755);
