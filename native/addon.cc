@@ -20,7 +20,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("share", Napi::Function::New(env, Share, "share"));
   exports.Set("checkFree", Napi::Function::New(env, CheckFree, "checkFree"));
   exports.Set("lookup", Napi::Function::New(env, Lookup, "lookup"));
-  exports.Set("claimed", Napi::Function::New(env, Claimed, "claimed"));
   exports.Set("timeWait", Napi::Function::New(env, TimeWait, "timeWait"));
   exports.Set("timeWaitAsync", Napi::Function::New(env, TimeWaitAsync, "timeWaitAsync"));
   exports.Set("socketPorts", Napi::Function::New(env, SocketPorts, "socketPorts"));

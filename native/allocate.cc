@@ -32,8 +32,8 @@ Napi::Object Deliver(Napi::Env env, BatchResult* result) {
 
 class BatchWorker : public Napi::AsyncWorker {
  public:
-  BatchWorker(Napi::Env env, BatchRequest request)
-      : Napi::AsyncWorker(env, "portalloc:batch"), request_(std::move(request)), deferred_(env) {}
+  BatchWorker(Napi::Env env, BatchRequest request, BatchRunner run, const char* name)
+      : Napi::AsyncWorker(env, name), request_(std::move(request)), run_(run), deferred_(env) {}
   // Sockets a batch kept but never delivered (the environment went away first).
   ~BatchWorker() override {
     CloseAll(&result_.fds);
@@ -43,33 +43,38 @@ class BatchWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
-  void Execute() override { result_ = RunBatch(request_); }
+  void Execute() override { result_ = run_(request_); }
   void OnOK() override { deferred_.Resolve(Deliver(Env(), &result_)); }
   void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
 
  private:
   BatchRequest request_;
+  BatchRunner run_;
   BatchResult result_;
   Napi::Promise::Deferred deferred_;
 };
 
 }  // namespace
 
-Napi::Value Allocate(const Napi::CallbackInfo& info) {
+Napi::Value RunSync(const Napi::CallbackInfo& info, BatchRunner run) {
   BatchRequest request;
   if (!ReadRequest(info[0], &request)) return info.Env().Undefined();
-  BatchResult result = RunBatch(request);
+  BatchResult result = run(request);
   return Deliver(info.Env(), &result);
 }
 
-Napi::Value AllocateAsync(const Napi::CallbackInfo& info) {
+Napi::Value RunAsync(const Napi::CallbackInfo& info, BatchRunner run, const char* name) {
   BatchRequest request;
   if (!ReadRequest(info[0], &request)) return info.Env().Undefined();
-  auto* worker = new BatchWorker(info.Env(), std::move(request));
+  auto* worker = new BatchWorker(info.Env(), std::move(request), run, name);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
 }
+
+Napi::Value Allocate(const Napi::CallbackInfo& info) { return RunSync(info, RunBatch); }
+
+Napi::Value AllocateAsync(const Napi::CallbackInfo& info) { return RunAsync(info, RunBatch, "portalloc:batch"); }
 
 Napi::Value CheckFree(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -5,6 +5,17 @@
 
 namespace portalloc {
 
+struct BatchRequest;  // batch.h
+struct BatchResult;
+
+// A function that runs a whole batch without N-API (RunBatch, RunTimeWait).
+using BatchRunner = BatchResult (*)(const BatchRequest&);
+
+// run(request) on this thread: the result, with its hold and claims when it kept sockets.
+Napi::Value RunSync(const Napi::CallbackInfo& info, BatchRunner run);
+// run(request) on libuv's thread pool: a Promise of the same.
+Napi::Value RunAsync(const Napi::CallbackInfo& info, BatchRunner run, const char* name);
+
 // allocate(request) -> { ports } | { errno, syscall, port } | { exhausted, found }
 Napi::Value Allocate(const Napi::CallbackInfo& info);
 // allocateAsync(request) -> Promise of the same; the batch runs on libuv's thread pool.

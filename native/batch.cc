@@ -110,8 +110,6 @@ int ShareAll(const std::vector<int>& fds) {
   return 0;
 }
 
-namespace {
-
 void SetPort(sockaddr_storage* s, uint16_t port) {
   if (s->ss_family == AF_INET6) {
     reinterpret_cast<sockaddr_in6*>(s)->sin6_port = htons(port);
@@ -120,7 +118,11 @@ void SetPort(sockaddr_storage* s, uint16_t port) {
   }
 }
 
-// A default address falls back to IPv4 where the process has no IPv6.
+uint16_t PortOf(const sockaddr_storage& s) {
+  if (s.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(s).sin6_port);
+  return ntohs(reinterpret_cast<const sockaddr_in&>(s).sin_port);
+}
+
 void FallBackToIpv4(Address* address) {
   *address = Address();
   auto* in4 = reinterpret_cast<sockaddr_in*>(&address->storage);
@@ -129,6 +131,8 @@ void FallBackToIpv4(Address* address) {
   address->length = sizeof(sockaddr_in);
   address->dualStack = false;
 }
+
+namespace {
 
 // socket() with close-on-exec; IPV6_V6ONLY=0 for the dual-stack default.
 int OpenSocket(Address* address, int type) {
@@ -160,8 +164,7 @@ int BoundPort(int fd) {
   sockaddr_storage s;
   socklen_t length = sizeof s;
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&s), &length) != 0) return -1;
-  if (s.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&s)->sin6_port);
-  return ntohs(reinterpret_cast<sockaddr_in*>(&s)->sin_port);
+  return PortOf(s);
 }
 
 bool IsBusy(int error) { return error == EADDRINUSE || error == EACCES; }

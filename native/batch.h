@@ -28,6 +28,13 @@ struct Address {
 // Sets *out from an IP literal; "" means every local address (dual stack).
 bool ParseAddress(const char* host, Address* out);
 
+// Sets the port of an IPv4 or IPv6 socket address.
+void SetPort(sockaddr_storage* s, uint16_t port);
+// The port of an IPv4 or IPv6 socket address.
+uint16_t PortOf(const sockaddr_storage& s);
+// The default address where the process has no IPv6: every IPv4 address.
+void FallBackToIpv4(Address* address);
+
 struct BatchRequest {
   uint32_t count = 0;
   Address address;

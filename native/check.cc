@@ -18,12 +18,7 @@ int Check(Address address, uint16_t port, bool ipv6Only, const char** syscall) {
   int fd = socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0 && errno == EAFNOSUPPORT && address.dualStack) {
     // No IPv6 in this process: every IPv4 address is what "every address" means.
-    address = Address();
-    auto* in4 = reinterpret_cast<sockaddr_in*>(&address.storage);
-    in4->sin_family = AF_INET;
-    in4->sin_addr.s_addr = htonl(INADDR_ANY);
-    address.length = sizeof(sockaddr_in);
-    address.dualStack = false;
+    FallBackToIpv4(&address);
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   }
   if (fd < 0) return errno;
@@ -39,11 +34,7 @@ int Check(Address address, uint16_t port, bool ipv6Only, const char** syscall) {
   if (error == 0) {
     *syscall = "bind";
     sockaddr_storage s = address.storage;
-    if (s.ss_family == AF_INET6) {
-      reinterpret_cast<sockaddr_in6*>(&s)->sin6_port = htons(port);
-    } else {
-      reinterpret_cast<sockaddr_in*>(&s)->sin_port = htons(port);
-    }
+    SetPort(&s, port);
     if (bind(fd, reinterpret_cast<sockaddr*>(&s), address.length) != 0) error = errno;
   }
   if (error == 0) {

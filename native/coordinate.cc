@@ -1,8 +1,5 @@
 #include "coordinate.h"
 
-#include <errno.h>
-#include <unistd.h>
-
 namespace portalloc {
 
 bool ReadCoordination(const Napi::Object& object, Coordination* out) {
@@ -22,21 +19,6 @@ bool ReadCoordination(const Napi::Object& object, Coordination* out) {
   out->owned.assign(bitmap.Data(), bitmap.Data() + bitmap.ByteLength());
   out->budget = budget.As<Napi::Number>().Uint32Value();
   return true;
-}
-
-Napi::Value Claimed(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) {
-    Napi::TypeError::New(env, "portalloc: claimed(port) got bad arguments").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  uint32_t port = info[0].As<Napi::Number>().Uint32Value() & 0xffff;
-  int fd = ClaimBlock(port >> kBlockShift);
-  if (fd >= 0) {
-    close(fd);
-    return Napi::Boolean::New(env, false);
-  }
-  return Napi::Boolean::New(env, errno == EADDRINUSE);
 }
 
 }  // namespace portalloc

@@ -11,8 +11,4 @@ namespace portalloc {
 // pending JS error when malformed.
 bool ReadCoordination(const Napi::Object& object, Coordination* out);
 
-// claimed(port) -> true when some process (this one included) claims the
-// block of `port` now; for tests and `portalloc check`.
-Napi::Value Claimed(const Napi::CallbackInfo& info);
-
 }  // namespace portalloc

@@ -6,8 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "allocate.h"
 #include "batch.h"
-#include "convert.h"
 
 namespace portalloc {
 namespace {
@@ -23,19 +23,6 @@ struct Trio {
     if (listener >= 0) close(listener);
   }
 };
-
-void SetPort(sockaddr_storage* s, uint16_t port) {
-  if (s->ss_family == AF_INET6) {
-    reinterpret_cast<sockaddr_in6*>(s)->sin6_port = htons(port);
-  } else {
-    reinterpret_cast<sockaddr_in*>(s)->sin_port = htons(port);
-  }
-}
-
-uint16_t PortOf(const sockaddr_storage& s) {
-  if (s.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(s).sin6_port);
-  return ntohs(reinterpret_cast<const sockaddr_in&>(s).sin_port);
-}
 
 // Puts `port` (0: the kernel's choice) into TIME_WAIT. Returns the port, 0 when
 // the port is busy, -1 on failure with *syscall set and errno kept.
@@ -129,38 +116,10 @@ BatchResult RunTimeWait(const BatchRequest& request) {
   return result;
 }
 
-class TimeWaitWorker : public Napi::AsyncWorker {
- public:
-  TimeWaitWorker(Napi::Env env, BatchRequest request)
-      : Napi::AsyncWorker(env, "portalloc:timewait"), request_(std::move(request)), deferred_(env) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override { result_ = RunTimeWait(request_); }
-  void OnOK() override { deferred_.Resolve(WriteResult(Env(), result_)); }
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
-
- private:
-  BatchRequest request_;
-  BatchResult result_;
-  Napi::Promise::Deferred deferred_;
-};
-
 }  // namespace
 
-Napi::Value TimeWait(const Napi::CallbackInfo& info) {
-  BatchRequest request;
-  if (!ReadRequest(info[0], &request)) return info.Env().Undefined();
-  return WriteResult(info.Env(), RunTimeWait(request));
-}
+Napi::Value TimeWait(const Napi::CallbackInfo& info) { return RunSync(info, RunTimeWait); }
 
-Napi::Value TimeWaitAsync(const Napi::CallbackInfo& info) {
-  BatchRequest request;
-  if (!ReadRequest(info[0], &request)) return info.Env().Undefined();
-  auto* worker = new TimeWaitWorker(info.Env(), std::move(request));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
-}
+Napi::Value TimeWaitAsync(const Napi::CallbackInfo& info) { return RunAsync(info, RunTimeWait, "portalloc:timewait"); }
 
 }  // namespace portalloc

@@ -64,8 +64,8 @@ export interface Binding {
   /** Native only: puts ports into TIME_WAIT on loopback (see timewait.cc). */
   timeWait?(request: BatchRequest): BatchOutcome;
   timeWaitAsync?(request: BatchRequest): Promise<BatchOutcome>;
-  /** Native only: whether some process claims the block of `port` now. */
-  claimed?(port: number): boolean;
+  /** Native only: SO_REUSEADDR + bind + listen, as a Node server would: errno 0 when it could listen now. */
+  checkListen?(host: string, port: number, ipv6Only: boolean): { errno: number; syscall: string };
   /** Native only: the ports another process's sockets are bound to (pidfd_getfd). */
   socketPorts?(pid: number, fds: number[]): { fd: number; port: number; protocol: 'tcp' | 'udp' }[];
 }

@@ -10,8 +10,7 @@
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import { getSystemErrorMap, inspect } from 'node:util';
-import { allocate, backend } from './allocate';
-import { loadNative, type Binding } from './binding';
+import { allocate, backend, internalBinding } from './allocate';
 import { claim, isTaken } from './locks';
 
 export const EADDRINUSE = 98;
@@ -19,10 +18,8 @@ export const EACCES = 13;
 export const EADDRNOTAVAIL = 99;
 export const EINVAL = 22;
 
-/** The addon's checkListen, when the addon loaded (node-gyp-build's require is cached). */
-type CheckListen = (host: string, port: number, ipv6Only: boolean) => { errno: number; syscall: string };
-const nativeCheck: CheckListen | undefined =
-  backend === 'native' ? (loadNative() as (Binding & { checkListen?: CheckListen }) | undefined)?.checkListen : undefined;
+/** The addon's checkListen, when the addon loaded. */
+const nativeCheck = internalBinding.checkListen?.bind(internalBinding);
 
 /** What one check found: errno 0 when a Node server could listen now. */
 export interface CheckResult {

@@ -85,7 +85,8 @@ export function checkPort(name: string, port: unknown, min = 0): number {
   return port;
 }
 
-function checkKeys(options: unknown, allowed: Set<string>): Record<string, unknown> {
+/** The options object, after checking it is one and names only `allowed` keys. */
+export function checkKeys(options: unknown, allowed: Set<string>): Record<string, unknown> {
   if (options === undefined || options === null) return {};
   if (typeof options !== 'object' || Array.isArray(options)) throw typeError('options', 'an object', options);
   for (const key of Object.keys(options)) {

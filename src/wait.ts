@@ -3,9 +3,9 @@
  * until a server could listen on it again (what tcp-port-used is used for).
  */
 import net from 'node:net';
-import { rangeError, show, typeError, type PortallocError } from './errors';
+import { rangeError, typeError, type PortallocError } from './errors';
 import { checkListen, isBusy, listenError, resolveListenHost } from './listen-check';
-import { checkPort } from './options';
+import { checkKeys, checkPort } from './options';
 
 /** How {@link waitForPort} and {@link waitUntilFree} poll. */
 export interface WaitOptions {
@@ -24,16 +24,7 @@ const WAIT_KEYS = new Set(['host', 'timeout', 'interval']);
 
 function checkWaitOptions(port: unknown, options: unknown): { port: number; host?: string; timeout: number; interval: number } {
   const checked = checkPort('port', port, 1);
-  if (options === undefined || options === null) return { port: checked, timeout: 10_000, interval: 100 };
-  if (typeof options !== 'object' || Array.isArray(options)) throw typeError('options', 'an object', options);
-  for (const key of Object.keys(options)) {
-    if (!WAIT_KEYS.has(key)) {
-      const error = new TypeError(`portalloc: unknown option ${show(key)}; known options are ${[...WAIT_KEYS].join(', ')}`) as TypeError & { code: string };
-      error.code = 'ERR_INVALID_ARG_VALUE';
-      throw error;
-    }
-  }
-  const { host, timeout = 10_000, interval = 100 } = options as WaitOptions;
+  const { host, timeout = 10_000, interval = 100 } = checkKeys(options, WAIT_KEYS) as WaitOptions;
   if (host !== undefined && typeof host !== 'string') throw typeError('options.host', 'a string (an IP address or a host name)', host);
   if (host === '') throw rangeError('options.host', 'an IP address or a host name', host);
   if (typeof timeout !== 'number') throw typeError('options.timeout', 'a number of milliseconds (>= 0, or Infinity)', timeout);
