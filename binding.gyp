@@ -5,11 +5,11 @@
       "sources": [
         "native/addon.cc",
         "native/batch.cc",
+        "native/probe.cc",
         "native/hold.cc",
         "native/convert.cc",
         "native/allocate.cc",
         "native/claims.cc",
-        "native/coordinate.cc",
         "native/timewait.cc",
         "native/inspect.cc",
         "native/check.cc",

@@ -17,8 +17,9 @@ export const portalloc = require(path.join(root, 'dist/index.js'));
 /** The addon itself, for the benchmark-only floor (`benchFloor`). */
 export const addon = portalloc.backend === 'native' ? require('node-gyp-build')(root) : undefined;
 
-/** Open file descriptors of this process. */
+/** Open file descriptors of this process, the allocate probe (native/probe.h) closed first. */
 export function openFds() {
+  addon?.closeProbe();
   return readdirSync('/proc/self/fd').length;
 }
 

@@ -3,7 +3,6 @@
 
 #include "allocate.h"
 #include "check.h"
-#include "coordinate.h"
 #include "floor.h"
 #include "timewait.h"
 #include "hold.h"
@@ -15,10 +14,12 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<Registry>(new Registry());
   exports.Set("allocate", Napi::Function::New(env, Allocate, "allocate"));
+  exports.Set("closeProbe", Napi::Function::New(env, CloseProbe, "closeProbe"));
   exports.Set("allocateAsync", Napi::Function::New(env, AllocateAsync, "allocateAsync"));
   exports.Set("release", Napi::Function::New(env, Release, "release"));
   exports.Set("share", Napi::Function::New(env, Share, "share"));
-  exports.Set("checkFree", Napi::Function::New(env, CheckFree, "checkFree"));
+  Napi::Value (*checkFree)(const Napi::CallbackInfo&) = CheckFree;  // (batch.h has the C++ one)
+  exports.Set("checkFree", Napi::Function::New(env, checkFree, "checkFree"));
   exports.Set("lookup", Napi::Function::New(env, Lookup, "lookup"));
   exports.Set("timeWait", Napi::Function::New(env, TimeWait, "timeWait"));
   exports.Set("timeWaitAsync", Napi::Function::New(env, TimeWaitAsync, "timeWaitAsync"));

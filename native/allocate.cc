@@ -58,21 +58,35 @@ class BatchWorker : public Napi::AsyncWorker {
 
 Napi::Value RunSync(const Napi::CallbackInfo& info, BatchRunner run) {
   BatchRequest request;
-  if (!ReadRequest(info[0], &request)) return info.Env().Undefined();
+  if (!ReadRequest(info, &request)) return info.Env().Undefined();
   BatchResult result = run(request);
   return Deliver(info.Env(), &result);
 }
 
 Napi::Value RunAsync(const Napi::CallbackInfo& info, BatchRunner run, const char* name) {
   BatchRequest request;
-  if (!ReadRequest(info[0], &request)) return info.Env().Undefined();
+  if (!ReadRequest(info, &request)) return info.Env().Undefined();
   auto* worker = new BatchWorker(info.Env(), std::move(request), run, name);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
 }
 
-Napi::Value Allocate(const Napi::CallbackInfo& info) { return RunSync(info, RunBatch); }
+Napi::Value Allocate(const Napi::CallbackInfo& info) {
+  BatchRequest request;
+  if (!ReadRequest(info, &request)) return info.Env().Undefined();
+  // This thread's probe: a synchronous allocate opens no socket of its own (probe.h).
+  auto* registry = info.Env().GetInstanceData<Registry>();
+  if (registry != nullptr) request.probe = &registry->probe;
+  BatchResult result = RunBatch(request);
+  return Deliver(info.Env(), &result);
+}
+
+Napi::Value CloseProbe(const Napi::CallbackInfo& info) {
+  auto* registry = info.Env().GetInstanceData<Registry>();
+  if (registry != nullptr) registry->probe.Close();
+  return info.Env().Undefined();
+}
 
 Napi::Value AllocateAsync(const Napi::CallbackInfo& info) { return RunAsync(info, RunBatch, "portalloc:batch"); }
 

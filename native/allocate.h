@@ -18,6 +18,9 @@ Napi::Value RunAsync(const Napi::CallbackInfo& info, BatchRunner run, const char
 
 // allocate(request) -> { ports } | { errno, syscall, port } | { exhausted, found }
 Napi::Value Allocate(const Napi::CallbackInfo& info);
+// closeProbe(): closes the sockets of this environment's probe (probe.h); the
+// next synchronous allocate opens them again.
+Napi::Value CloseProbe(const Napi::CallbackInfo& info);
 // allocateAsync(request) -> Promise of the same; the batch runs on libuv's thread pool.
 Napi::Value AllocateAsync(const Napi::CallbackInfo& info);
 // checkFree(host, protocol, port) -> 0 | errno; { errno, syscall } on failure of socket().

@@ -4,11 +4,15 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+
+#include "probe.h"
 
 namespace portalloc {
 
@@ -169,6 +173,34 @@ int BoundPort(int fd) {
 
 bool IsBusy(int error) { return error == EADDRINUSE || error == EACCES; }
 
+// A port of [low, high] at random, of the parity bind(0) hands out first
+// (the one opposite to low's; connect() takes the other).
+// (xorshift32 per thread, seeded once by the kernel: a getrandom() per batch
+// cost a single-port batch 5%.)
+uint32_t RandomPreferredPort(uint32_t low, uint32_t high) {
+  if (high - low < 1) return low;
+  thread_local uint32_t state = 0;
+  while (state == 0) {
+    if (getrandom(&state, sizeof state, GRND_NONBLOCK) != sizeof state) {
+      timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      state = static_cast<uint32_t>(now.tv_nsec) ^ static_cast<uint32_t>(getpid()) << 16;
+    }
+  }
+  state ^= state << 13;
+  state ^= state >> 17;
+  state ^= state << 5;
+  return low + 1 + 2 * (state % ((high - low + 1) / 2));
+}
+
+// The port half of [low, high] away from `start`, of start's parity.
+uint32_t Across(uint32_t start, uint32_t low, uint32_t high) {
+  const uint32_t size = high - low + 1;
+  uint32_t port = low + (start - low + size / 2) % size;
+  if ((port ^ start) & 1) port = port + 1 <= high ? port + 1 : port - 1;
+  return port;
+}
+
 // The sockets of one batch. Whatever it still owns when destroyed is closed,
 // so every early return on a failure leaks nothing.
 class Batch {
@@ -211,6 +243,39 @@ class Batch {
   void MarkHeld(uint32_t port) {
     if (held_ != nullptr) __atomic_fetch_or(&held_[port >> 3], static_cast<uint8_t>(1u << (port & 7)), __ATOMIC_RELAXED);
   }
+  // A probed port is not held: the halves of a split batch take each port in
+  // the bitmap before they check it, so only one of them can check it.
+  bool Taken(uint32_t port) {
+    if (probe_ == nullptr || held_ == nullptr) return Held(port);
+    const uint8_t bit = static_cast<uint8_t>(1u << (port & 7));
+    return (__atomic_fetch_or(&held_[port >> 3], bit, __ATOMIC_RELAXED) & bit) != 0;
+  }
+  // The next port of the scan not excluded, held or claimed by another
+  // process; false when the scan has passed every port.
+  bool NextCandidate(uint32_t* port) {
+    for (;;) {
+      if (remaining_ == 0 && step_ == 2) StartScan(request_.ephemeralLow, request_.ephemeralHigh, next_);
+      if (remaining_ == 0) return false;
+      const uint32_t candidate = next_;
+      next_ = next_ + step_ > high_ ? low_ : next_ + step_;
+      --remaining_;
+      if (Excluded(candidate) || Taken(candidate) || !Admitted(candidate)) continue;
+      *port = candidate;
+      return true;
+    }
+  }
+  // With the probe: 0 when `port` was free for every protocol asked, busy
+  // (EADDRINUSE), or Probe::kCannot: check it with a socket of its own.
+  int Probed(uint32_t port) {
+    const uint32_t low = request_.ephemeralLow, high = request_.ephemeralHigh;
+    int state = 0;
+    if (request_.protocol & kTcp) state = probe_->Check(address_, SOCK_STREAM, static_cast<uint16_t>(port), low, high);
+    if (state == 0 && (request_.protocol & kUdp)) state = probe_->Check(address_, SOCK_DGRAM, static_cast<uint16_t>(port), low, high);
+    return state;
+  }
+  // Counts a port found against a split batch's shared quota: false when the
+  // other half found the last port first.
+  bool Count() { return request_.quota == nullptr || request_.quota->fetch_sub(1, std::memory_order_relaxed) > 0; }
   // An unbound socket: the one a failed bind left, or a new one.
   int Take(int* spare, int type) {
     int fd = *spare;
@@ -265,6 +330,8 @@ class Batch {
   std::vector<int> udp_;      // kBoth: the UDP socket per port found
   std::vector<int> rejects_;  // bound to ports not taken, held until the end
   Claims claims_;  // closed by its destructor unless taken on success
+  Probe ownProbe_;  // closed by its destructor; unused when the request brings one
+  Probe* probe_ = nullptr;  // allocate only: checks ports without holding them
   int spare_ = -1;
   int spareUdp_ = -1;
   uint8_t* held_;
@@ -278,16 +345,35 @@ BatchResult Batch::Run() {
   const int type = request_.protocol == kUdp ? SOCK_DGRAM : SOCK_STREAM;
   const bool both = request_.protocol == kBoth;
   result_.ports.reserve(count);
-  primary_.reserve(count);
-  if (both) udp_.reserve(count);
+  if (!request_.hold) probe_ = request_.probe != nullptr ? request_.probe : count > 1 ? &ownProbe_ : nullptr;
+  if (probe_ == nullptr) primary_.reserve(count);
+  if (both && probe_ == nullptr) udp_.reserve(count);
+  const uint32_t low = request_.ephemeralLow, high = request_.ephemeralHigh;
   if (request_.rangeFrom != 0) StartScan(request_.rangeFrom, request_.rangeTo, request_.start);
   const uint32_t continueAt = request_.coordination.enabled ? request_.coordination.continueAt : 0;
-  if (request_.rangeFrom == 0 && continueAt >= request_.ephemeralLow && continueAt <= request_.ephemeralHigh) {
+  if (request_.rangeFrom == 0 && continueAt >= low && continueAt <= high) {
     StartParityScan(request_.scanStart != 0 ? request_.scanStart : continueAt);  // (a split batch's second half starts apart)
+  } else if (request_.rangeFrom == 0 && probe_ != nullptr) {
+    // The probe picks ports as bind(0) would: at random, of bind(0)'s parity first.
+    StartParityScan(request_.scanStart != 0 ? request_.scanStart : RandomPreferredPort(low, high));
   }
   uint32_t kernelPorts = 0;
 
   while (Wanted()) {
+    uint32_t candidate = 0;
+    if (!kernel_) {
+      if (!NextCandidate(&candidate)) return Exhausted();
+      if (probe_ != nullptr) {
+        const int state = Probed(candidate);
+        if (state == 0) {
+          if (!Count()) break;
+          result_.ports.push_back(static_cast<int>(candidate));
+          MarkHeld(candidate);
+          continue;
+        }
+        if (state != Probe::kCannot) continue;  // busy
+      }
+    }
     int fd = Take(&spare_, type);
     if (fd < 0) return Fail(errno, "socket", 0);
     int port;
@@ -307,10 +393,10 @@ BatchResult Batch::Run() {
       // bind(0) hands out ports of the parity opposite to ip_local_port_range's
       // low end first. Once it returns the other parity, or the batch holds
       // many ports, each further bind(0) scans the range: scan it once instead.
-      const bool otherHalf = (static_cast<uint32_t>(port) & 1) == (request_.ephemeralLow & 1);
+      const bool otherHalf = (static_cast<uint32_t>(port) & 1) == (low & 1);
       if (type == SOCK_STREAM && (otherHalf || ++kernelPorts >= request_.kernelBudget)) {
         const uint32_t from = request_.scanStart != 0 ? request_.scanStart : static_cast<uint32_t>(port) + 1;
-        StartScan(request_.ephemeralLow, request_.ephemeralHigh, from);
+        StartScan(low, high, from);
       } else if (request_.coordination.enabled) {
         StartParityScan(request_.scanStart != 0 ? request_.scanStart : static_cast<uint32_t>(port) + 2);
       }
@@ -319,19 +405,7 @@ BatchResult Batch::Run() {
         continue;
       }
     } else {
-      if (remaining_ == 0 && step_ == 2) StartScan(request_.ephemeralLow, request_.ephemeralHigh, next_);
-      if (remaining_ == 0) {
-        spare_ = fd;
-        return Exhausted();
-      }
-      port = static_cast<int>(next_);
-      next_ = next_ + step_ > high_ ? low_ : next_ + step_;
-      --remaining_;
-      if (Excluded(static_cast<uint32_t>(port)) || Held(static_cast<uint32_t>(port)) ||
-          !Admitted(static_cast<uint32_t>(port))) {
-        spare_ = fd;
-        continue;
-      }
+      port = static_cast<int>(candidate);
       if (BindPort(fd, address_, static_cast<uint16_t>(port)) != 0) {
         int error = errno;
         spare_ = fd;  // still unbound: try the next port with it
@@ -355,7 +429,7 @@ BatchResult Batch::Run() {
       }
       udp_.push_back(udp);
     }
-    if (request_.quota != nullptr && request_.quota->fetch_sub(1, std::memory_order_relaxed) <= 0) {
+    if (!Count()) {
       rejects_.push_back(fd);  // the other half found the last port first
       break;
     }
@@ -402,12 +476,13 @@ void* RunHalf(void* half) {
 }
 
 // A large batch of kernel-chosen ports shared by this thread and one more:
-// the kernel's socket(), bind() and close() for a port cost ~8 us, and two
-// CPUs do two at once. The halves share a quota, so a thread that gets less
-// CPU finds fewer ports and the batch is never held up by it. Both halves stay
-// held until both are complete, so no port repeats across them; for allocate
-// they are then closed (again on two threads) before the batch returns, so
-// every port is free when returned. False, with everything closed, when a
+// a port costs the kernel ~4 us with the probe (allocate), ~8 us with a socket
+// of its own (reserve), and two CPUs do two at once. The halves share a quota,
+// so a thread that gets less CPU finds fewer ports and the batch is never held
+// up by it. Holding halves stay held until both are complete, so no port
+// repeats across them; probing halves take each port in the shared bitmap
+// before they check it. For allocate every socket is closed before the batch
+// returns, so every port is free when returned. False, with everything closed, when a
 // half failed or came up short: the caller then runs the batch whole, which
 // finds the ports or reports the failure exactly as a one-thread batch does.
 bool SplitBatch(const BatchRequest& request, BatchResult* out) {
@@ -420,7 +495,7 @@ bool SplitBatch(const BatchRequest& request, BatchResult* out) {
   std::atomic<int64_t> quota{static_cast<int64_t>(request.count)};
   for (Half* half : {&first, &second}) {
     half->request.quota = &quota;
-    half->request.hold = true;
+    half->request.hold = request.hold;  // (probing halves take each port in the shared bitmap)
     half->request.threads = 1;  // (a half runs whole)
     half->request.kernelBudget = std::max<uint32_t>(1, request.kernelBudget / 2);
   }
@@ -428,7 +503,18 @@ bool SplitBatch(const BatchRequest& request, BatchResult* out) {
   // half a range apart rather than chase each other, and skip what either holds.
   std::vector<uint8_t> held(65536 / 8, 0);
   first.request.heldBitmap = second.request.heldBitmap = held.data();
-  second.request.scanStart = request.ephemeralLow + (request.ephemeralHigh - request.ephemeralLow + 1) / 2;
+  // Probing halves (allocate) start at once from a point of bind(0)'s parity
+  // (the process's next port, when coordinating) and its opposite.
+  const uint32_t low = request.ephemeralLow, high = request.ephemeralHigh;
+  const uint32_t continueAt = request.coordination.enabled ? request.coordination.continueAt : 0;
+  const uint32_t start = continueAt >= low && continueAt <= high ? continueAt : !request.hold ? RandomPreferredPort(low, high) : 0;
+  if (start != 0) {
+    first.request.scanStart = start;
+    second.request.scanStart = Across(start, low, high);
+  } else {
+    second.request.scanStart = low + (high - low + 1) / 2;
+  }
+  second.request.probe = nullptr;  // (the request's probe belongs to this thread)
 
   pthread_t helper;
   if (pthread_create(&helper, nullptr, RunHalf, &second) != 0) return false;

@@ -13,6 +13,8 @@
 
 namespace portalloc {
 
+class Probe;  // probe.h
+
 enum Protocol : int { kTcp = 1, kUdp = 2, kBoth = 3 };
 
 // Where ports are bound. The default is one dual-stack socket on [::] with
@@ -68,6 +70,10 @@ struct BatchRequest {
   std::atomic<int64_t>* quota = nullptr;
   std::vector<uint8_t> exclude;  // a bitmap of 65,536 bits, or empty
   bool hold = false;             // keep the sockets open and return them
+  // Without hold: checks ports of the ephemeral range with one socket each
+  // for TCP and UDP instead of one per port (probe.h). Null: the batch opens
+  // its own when it looks for more than one port. Used by one thread at a time.
+  Probe* probe = nullptr;
   bool shared = false;           // SO_REUSEADDR on each held socket, after bind
   Coordination coordination;     // skip blocks other processes claim (claims.h)
 };

@@ -2,64 +2,65 @@
 
 #include <string>
 
-#include "coordinate.h"
+#include "claims.h"
 
 namespace portalloc {
-namespace {
+// The order of the packed fields (binding.ts, packRequest).
+enum Field : uint32_t {
+  kCount, kProtocol, kRangeFrom, kRangeTo, kStart, kEphemeralLow, kEphemeralHigh,
+  kKernelBudget, kThreads, kFlags, kClaimBudget, kContinueAt, kFields
+};
+enum Flag : uint32_t { kHold = 1, kShared = 2, kCoordinate = 4 };
 
-bool ReadUint(const Napi::Object& object, const char* key, uint32_t* out) {
-  Napi::Value value = object.Get(key);
-  if (!value.IsNumber()) {
-    Napi::Error::New(object.Env(), std::string("portalloc: native request field ") + key + " is not a number")
-        .ThrowAsJavaScriptException();
+bool ReadRequest(const Napi::CallbackInfo& info, BatchRequest* request) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+      info[0].As<Napi::Uint32Array>().ElementLength() != kFields || !info[1].IsString()) {
+    Napi::TypeError::New(env, "portalloc: native request is not (fields, host, exclude, ownedBlocks)").ThrowAsJavaScriptException();
     return false;
   }
-  *out = value.As<Napi::Number>().Uint32Value();
-  return true;
-}
-
-}  // namespace
-
-bool ReadRequest(const Napi::Value& value, BatchRequest* request) {
-  Napi::Env env = value.Env();
-  if (!value.IsObject()) {
-    Napi::TypeError::New(env, "portalloc: native request is not an object").ThrowAsJavaScriptException();
-    return false;
-  }
-  Napi::Object object = value.As<Napi::Object>();
-  uint32_t protocol = 0;
-  if (!ReadUint(object, "count", &request->count) || !ReadUint(object, "protocol", &protocol) ||
-      !ReadUint(object, "rangeFrom", &request->rangeFrom) || !ReadUint(object, "rangeTo", &request->rangeTo) ||
-      !ReadUint(object, "start", &request->start) || !ReadUint(object, "ephemeralLow", &request->ephemeralLow) ||
-      !ReadUint(object, "ephemeralHigh", &request->ephemeralHigh) ||
-      !ReadUint(object, "kernelBudget", &request->kernelBudget)) {
-    return false;
-  }
-  request->protocol = static_cast<int>(protocol);
-  if (protocol < kTcp || protocol > kBoth || request->rangeFrom > request->rangeTo || request->rangeTo > 65535 ||
+  const uint32_t* field = info[0].As<Napi::Uint32Array>().Data();
+  request->count = field[kCount];
+  request->protocol = static_cast<int>(field[kProtocol]);
+  request->rangeFrom = field[kRangeFrom];
+  request->rangeTo = field[kRangeTo];
+  request->start = field[kStart];
+  request->ephemeralLow = field[kEphemeralLow];
+  request->ephemeralHigh = field[kEphemeralHigh];
+  request->kernelBudget = field[kKernelBudget];
+  request->threads = field[kThreads];
+  request->hold = (field[kFlags] & kHold) != 0;
+  request->shared = (field[kFlags] & kShared) != 0;
+  if (request->protocol < kTcp || request->protocol > kBoth || request->rangeFrom > request->rangeTo || request->rangeTo > 65535 ||
       request->ephemeralLow == 0 || request->ephemeralLow > request->ephemeralHigh || request->ephemeralHigh > 65535) {
     Napi::RangeError::New(env, "portalloc: native request out of range").ThrowAsJavaScriptException();
     return false;
   }
-  Napi::Value host = object.Get("host");
-  if (!host.IsString() || !ParseAddress(host.As<Napi::String>().Utf8Value().c_str(), &request->address)) {
+  if (!ParseAddress(info[1].As<Napi::String>().Utf8Value().c_str(), &request->address)) {
     Napi::TypeError::New(env, "portalloc: native request host is not an IP address").ThrowAsJavaScriptException();
     return false;
   }
-  Napi::Value exclude = object.Get("exclude");
-  if (exclude.IsTypedArray()) {
-    Napi::Uint8Array bitmap = exclude.As<Napi::Uint8Array>();
-    if (bitmap.ByteLength() != 65536 / 8) {
+  if (info[2].IsTypedArray()) {
+    Napi::Uint8Array bitmap = info[2].As<Napi::Uint8Array>();
+    if (bitmap.TypedArrayType() != napi_uint8_array || bitmap.ByteLength() != 65536 / 8) {
       Napi::RangeError::New(env, "portalloc: exclude bitmap has the wrong size").ThrowAsJavaScriptException();
       return false;
     }
     request->exclude.assign(bitmap.Data(), bitmap.Data() + bitmap.ByteLength());
   }
-  Napi::Value threads = object.Get("threads");  // optional: 1 unless given
-  request->threads = threads.IsNumber() ? threads.As<Napi::Number>().Uint32Value() : 1;
-  request->hold = object.Get("hold").ToBoolean().Value();
-  request->shared = object.Get("shared").ToBoolean().Value();
-  return ReadCoordination(object, &request->coordination);
+  Coordination& coordination = request->coordination;
+  coordination.enabled = (field[kFlags] & kCoordinate) != 0;
+  if (!coordination.enabled) return true;
+  coordination.budget = field[kClaimBudget];
+  coordination.continueAt = field[kContinueAt];
+  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      info[3].As<Napi::Uint8Array>().ByteLength() != kBlocks / 8) {
+    Napi::TypeError::New(env, "portalloc: native request ownedBlocks is malformed").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Uint8Array owned = info[3].As<Napi::Uint8Array>();
+  coordination.owned.assign(owned.Data(), owned.Data() + owned.ByteLength());
+  return true;
 }
 
 Napi::Array ToArray(Napi::Env env, const std::vector<int>& values) {

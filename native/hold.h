@@ -8,13 +8,20 @@
 #include <unordered_set>
 #include <vector>
 
+#include "probe.h"
+
 namespace portalloc {
 
 struct HoldState;
 
-// Per-environment instance data: the holds still open in this environment.
+// Per-environment instance data: the holds still open in this environment,
+// and the probe that this environment's synchronous allocate calls share
+// (probe.h: one unbound socket per protocol and kind of address, opened on
+// first use, closed with the environment).
 class Registry {
  public:
+  Probe probe;
+
   Registry() = default;
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;

@@ -150,6 +150,7 @@ export function allocate(count: number, options?: AllocateOptions): number[] {
   const planned = plan(count, options, binding, false);
   const mode = checkHandoff(options, typeError);
   if (mode.timeWait) return settle(timeWaitBinding().timeWait!(timeWaitRequest(planned)), planned).ports;
+  closeProbeSoon();
   const cross = crossProcess(mode);
   if (mode.coordinate === false || (mode.coordinate === undefined && !COORDINATE_BY_DEFAULT)) return settle(binding.allocate(planned.request), planned).ports;
   let request = coordinator.prepare(planned.request, cross, options?.order === 'ascending');
@@ -157,6 +158,22 @@ export function allocate(count: number, options?: AllocateOptions): number[] {
   for (let next; (next = giveWay(outcome, request, planned, cross, options)); ) outcome = binding.allocate((request = next));
   coordinator.record(outcome, request);
   return settle(outcome, planned).ports;
+}
+
+let probeOpen = false;
+
+/**
+ * Synchronous batches check ports with one socket per protocol (native/probe.h)
+ * instead of one per port; it stays open while the thread runs on (a loop of
+ * calls opens it once) and closes when the event loop next turns.
+ */
+function closeProbeSoon(): void {
+  if (probeOpen || !binding.closeProbe) return;
+  probeOpen = true;
+  setImmediate(() => {
+    probeOpen = false;
+    binding.closeProbe!();
+  }).unref();
 }
 
 /**

@@ -53,6 +53,11 @@ export type BatchOutcome =
 export interface Binding {
   allocate(request: BatchRequest): BatchOutcome;
   allocateAsync(request: BatchRequest): Promise<BatchOutcome>;
+  /**
+   * Native only: closes the sockets with which synchronous batches check ports
+   * (native/probe.h); the next batch opens them again.
+   */
+  closeProbe?(): void;
   /** Closes every socket of a hold; idempotent. */
   release(hold: unknown): void;
   /** SO_REUSEADDR on every held socket: 0, or the errno of the failure. */
@@ -70,6 +75,56 @@ export interface Binding {
   socketPorts?(pid: number, fds: number[]): { fd: number; port: number; protocol: 'tcp' | 'udp' }[];
 }
 
+/** The addon as it loads: a batch goes in as packed fields (native/convert.cc). */
+type Packed = [fields: Uint32Array, host: string, exclude: Uint8Array | undefined, ownedBlocks: Uint8Array | undefined];
+type Addon = Omit<Binding, 'allocate' | 'allocateAsync' | 'timeWait' | 'timeWaitAsync'> & {
+  allocate(...request: Packed): BatchOutcome;
+  allocateAsync(...request: Packed): Promise<BatchOutcome>;
+  timeWait(...request: Packed): BatchOutcome;
+  timeWaitAsync(...request: Packed): Promise<BatchOutcome>;
+};
+
+/**
+ * A request as the addon reads it: its numbers in one Uint32Array, in the
+ * order of convert.cc's Field. One crossing reads them all, where a dozen
+ * property reads cost more than the kernel's work for a single port.
+ */
+function pack(request: BatchRequest): Packed {
+  const flags = (request.hold ? 1 : 0) | (request.shared ? 2 : 0) | (request.coordinate ? 4 : 0);
+  const fields = new Uint32Array([
+    request.count,
+    request.protocol,
+    request.rangeFrom,
+    request.rangeTo,
+    request.start,
+    request.ephemeralLow,
+    request.ephemeralHigh,
+    request.kernelBudget,
+    request.threads ?? 1,
+    flags,
+    request.claimBudget ?? 0,
+    request.continueAt ?? 0,
+  ]);
+  return [fields, request.host, request.exclude, request.ownedBlocks];
+}
+
+/** The addon behind the Binding interface. */
+function wrap(addon: Addon): Binding {
+  return {
+    allocate: (request) => addon.allocate(...pack(request)),
+    allocateAsync: (request) => addon.allocateAsync(...pack(request)),
+    timeWait: (request) => addon.timeWait(...pack(request)),
+    timeWaitAsync: (request) => addon.timeWaitAsync(...pack(request)),
+    closeProbe: addon.closeProbe,
+    release: addon.release,
+    share: addon.share,
+    checkFree: addon.checkFree,
+    lookup: addon.lookup,
+    checkListen: addon.checkListen,
+    socketPorts: addon.socketPorts,
+  };
+}
+
 /** The package's root, where node-gyp-build looks for prebuilds/ and build/. */
 export const packageRoot = path.join(__dirname, '..');
 
@@ -82,8 +137,8 @@ export function loadNative(): Binding | undefined {
   if (wanted === 'js') return undefined;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const nodeGypBuild = require('node-gyp-build') as (root: string) => Binding;
-    return nodeGypBuild(packageRoot);
+    const nodeGypBuild = require('node-gyp-build') as (root: string) => Addon;
+    return wrap(nodeGypBuild(packageRoot));
   } catch (error) {
     if (wanted === 'native') throw error;
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);

@@ -90,7 +90,7 @@ export class Coordinator {
    */
   prepare(request: BatchRequest, crossProcess: boolean, ascending = false): BatchRequest {
     this.#expire(Date.now());
-    if (this.#marks > MAX_MARKS) this.forgetPorts();
+    if (this.#marks > MAX_MARKS) this.#dropMarks(); // (batches still go on from the last port: the least recently used lie ahead)
     let exclude = this.#recent;
     if (request.exclude) {
       exclude = Uint8Array.from(request.exclude);
@@ -168,6 +168,10 @@ export class Coordinator {
   /** Forgets which ports this process handed out: the range ran out without them. */
   forgetPorts(): void {
     this.#next.clear();
+    this.#dropMarks();
+  }
+
+  #dropMarks(): void {
     this.#current = new Uint8Array(65536 / 8);
     this.#previous = new Uint8Array(65536 / 8);
     this.#recent = new Uint8Array(65536 / 8);

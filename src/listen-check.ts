@@ -11,7 +11,7 @@ import dns from 'node:dns/promises';
 import net from 'node:net';
 import { getSystemErrorMap, inspect } from 'node:util';
 import { allocate, backend, internalBinding } from './allocate';
-import { claim, isTaken } from './locks';
+import { claim, isTaken, takenPorts } from './locks';
 
 export const EADDRINUSE = 98;
 export const EACCES = 13;
@@ -114,13 +114,15 @@ export async function randomPort(host: string, exclude: Iterable<number>): Promi
   }
   for (;;) {
     // The core's bind(0): one native call.
-    const options = { ...(host === '' ? {} : { host }), ...(skip.size === 0 ? {} : { exclude: skip }) };
-    const [port] = allocate(1, options);
+    const [port] = host === '' && skip.size === 0 ? allocate(1) : allocate(1, { ...(host === '' ? {} : { host }), ...(skip.size === 0 ? {} : { exclude: skip }) });
     if (!isTaken(port!)) {
       claim(port!);
       return port!;
     }
+    // The scan came round to ports this process locked (its coordination forgets
+    // past 4,096 ports; locks last 15-30 s): skip all of them at once, not one a call.
     skip.add(port!);
+    for (const taken of takenPorts()) skip.add(taken);
   }
 }
 

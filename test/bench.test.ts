@@ -5,13 +5,12 @@
  * has no floor and no threads). No timing here: figures belong to
  * `npm run bench`.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { allocate, backend, isFree, reserve } from '../dist/index.js';
+import { openFds } from './helpers';
 
 const root = path.join(__dirname, '..');
-const openFds = () => fs.readdirSync('/proc/self/fd').length;
 const native = backend === 'native';
 
 type Floor = { benchFloor(count: number, hold: boolean): { ns: number; ports: number[] } };

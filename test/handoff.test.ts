@@ -213,7 +213,8 @@ describe(`cross-process coordination of plain allocations (${backendName})`, () 
   it.runIf(native)('keeps at most a sixteenth of the fd limit in claims and closes them after PORTALLOC_CLAIM_MS', () => {
     const result = spawnSync('prlimit', ['--nofile=512:512', process.execPath, '-e', `
       const p = require(${dist}), fs = require('fs');
-      const count = () => fs.readdirSync('/proc/self/fd').length;
+      const probe = require('node-gyp-build')(${JSON.stringify(root)});
+      const count = () => (probe.closeProbe(), fs.readdirSync('/proc/self/fd').length);
       const before = count();
       for (let i = 0; i < 5; i++) p.allocate(300);
       const held = count() - before;
@@ -228,13 +229,14 @@ describe(`cross-process coordination of plain allocations (${backendName})`, () 
   });
 
   it.runIf(native)('gives way under fd pressure: a batch that fits without claims succeeds, with no claim left', () => {
+    // A range below the kernel's ephemeral one: a socket per port (the probe serves only the ephemeral range).
     const result = spawnSync('prlimit', ['--nofile=256:256', process.execPath, '-e', `
       const p = require(${dist}), fs = require('fs');
       const count = () => fs.readdirSync('/proc/self/fd').length;
-      p.allocate(1, { coordinate: false });
+      p.allocate(1, { coordinate: false, range: [20000, 29999] });
       const before = count();
       const want = 256 - before - 2; // room for the batch and one spare socket, none for claims
-      const ports = p.allocate(want);
+      const ports = p.allocate(want, { range: [20000, 29999] });
       console.log(JSON.stringify({ want, got: new Set(ports).size, extra: count() - before }));`], { cwd: root, encoding: 'utf8', env: coordinated });
     expect(result.stderr).toBe('');
     const { want, got, extra } = JSON.parse(result.stdout) as { want: number; got: number; extra: number };

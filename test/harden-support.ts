@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
+import { closeProbe } from './helpers';
 
 export const root = path.resolve(__dirname, '..');
 export const dist = path.join(root, 'dist');
@@ -51,8 +52,9 @@ export function loadCli(): typeof import('../dist/cli.js') {
   return load(cliPath) as typeof import('../dist/cli.js');
 }
 
-/** The fds this process has open now. */
+/** The fds this process has open now (the allocate probe closed first: helpers.ts closeProbe). */
 export function openFds(): string[] {
+  closeProbe();
   return fs.readdirSync('/proc/self/fd');
 }
 

@@ -1,0 +1,151 @@
+/**
+ * The probe (native/probe.h): allocate checks ports of the kernel's ephemeral
+ * range with one socket per protocol, bind(0) steered to one port by
+ * IP_LOCAL_PORT_RANGE, instead of a socket per port. What a user can observe:
+ * it answers exactly as a real bind does, it needs no fd per port, its socket
+ * closes when the event loop turns, and nothing can connect to a probed port.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { allocate, isFree } from '../dist/index.js';
+import { backendName, root } from './helpers';
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
+
+const native = backendName === 'native';
+const dist = JSON.stringify(path.join(root, 'dist'));
+const [ephemeralLow, ephemeralHigh] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number, number];
+
+/** 32 ports of the ephemeral range, free now for TCP and UDP. */
+function quietWindow(): number {
+  for (;;) {
+    const from = ephemeralLow + 1000 + Math.floor(Math.random() * (ephemeralHigh - ephemeralLow - 2000));
+    let free = true;
+    for (let port = from; port < from + 32 && free; port++) free = isFree(port, { protocol: 'both' });
+    if (free) return from;
+  }
+}
+
+/**
+ * A python3 process holding ports of the window in every state a bind can
+ * meet, until its stdin closes. Odd offsets are busy for TCP, except +7 (UDP only).
+ */
+const BLOCKERS = `
+import socket, sys
+base = int(sys.argv[1])
+keep = []
+def tcp(family=socket.AF_INET):
+    s = socket.socket(family, socket.SOCK_STREAM); keep.append(s); return s
+a = tcp(); a.bind(('127.0.0.1', base + 1))                               # bound, never listening
+b = tcp(socket.AF_INET6); b.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+b.bind(('::1', base + 3)); b.listen(1)                                   # listening, IPv6 only
+c = tcp(); c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); c.bind(('0.0.0.0', base + 5))
+d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); keep.append(d); d.bind(('0.0.0.0', base + 7))
+server = tcp(); server.bind(('127.0.0.1', base + 11)); server.listen(8)
+client = tcp(); client.bind(('127.0.0.1', base + 9)); client.connect(('127.0.0.1', base + 11))
+keep.append(server.accept()[0])                                           # +9: a connection's local port
+closer = socket.socket(socket.AF_INET, socket.SOCK_STREAM); closer.bind(('127.0.0.1', base + 13))
+closer.connect(('127.0.0.1', base + 11)); peer = server.accept()[0]
+closer.close(); peer.close()                                              # +13: TIME_WAIT (closed first)
+print('ready', flush=True)
+sys.stdin.read()
+`;
+
+describe.runIf(native)('the probe (native)', () => {
+  let base = 0;
+  let blockers: ChildProcess;
+
+  beforeAll(async () => {
+    base = quietWindow();
+    blockers = spawn('python3', ['-c', BLOCKERS, String(base)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      blockers.stdout!.once('data', () => resolve());
+      blockers.once('exit', (code) => reject(new Error(`blockers exited with ${code}`)));
+    });
+  });
+
+  afterAll(() => {
+    blockers?.stdin?.end();
+  });
+
+  for (const protocol of ['tcp', 'udp', 'both'] as const) {
+    it(`answers as a real bind does, port by port (${protocol})`, () => {
+      const window = Array.from({ length: 32 }, (_, i) => base + i);
+      // isFree binds a socket of its own: the authority the probe must match.
+      const free = window.filter((port) => isFree(port, { protocol }));
+      const busy = window.filter((port) => !free.includes(port));
+      const expected = { tcp: [1, 3, 5, 9, 11, 13], udp: [7], both: [1, 3, 5, 7, 9, 11, 13] }[protocol];
+      expect(busy.map((port) => port - base)).toEqual(expected);
+      const got = allocate(free.length, { range: [base, base + 31], order: 'ascending', protocol, coordinate: false });
+      expect(got).toEqual(free);
+      expect(() => allocate(free.length + 1, { range: [base, base + 31], protocol, coordinate: false })).toThrow(expect.objectContaining({ code: 'ERR_PORTS_EXHAUSTED' }));
+    });
+  }
+
+  it('needs no fd per port: allocate(2000) succeeds under a limit of 32 fds, every port free', () => {
+    const result = spawnSync('prlimit', ['--nofile=32:32', process.execPath, '-e', `
+      const p = require(${dist});
+      const ports = p.allocate(2000, { coordinate: false });
+      let reserveError = null;
+      try { p.reserve(2000); } catch (error) { reserveError = error.code; }
+      console.log(JSON.stringify({ distinct: new Set(ports).size, inRange: ports.every((port) => port >= ${ephemeralLow} && port <= ${ephemeralHigh}), free: ports.every((port) => p.isFree(port)), reserveError }));`], { encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ distinct: 2000, inRange: true, free: true, reserveError: 'EMFILE' });
+  });
+
+  it('keeps its socket open while the thread runs on, and closes it when the event loop turns', async () => {
+    const result = spawnSync(process.execPath, ['-e', `
+      const p = require(${dist}), fs = require('fs');
+      const count = () => fs.readdirSync('/proc/self/fd').length;
+      const before = count();
+      p.allocate(5, { coordinate: false });
+      const during = count();
+      for (let i = 0; i < 100; i++) p.allocate(5, { coordinate: false });
+      const loop = count();
+      setImmediate(() => console.log(JSON.stringify({ during: during - before, loop: loop - before, after: count() - before })));`], { encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ during: 1, loop: 1, after: 0 });
+  });
+
+  it('lets no connection complete to a port while it checks it', () => {
+    // A client connects to one port over and over while this process probes that
+    // port: each check listens for about a microsecond, and a socket filter drops
+    // every packet meanwhile. Without it, some connects would complete.
+    const port = quietWindow() + 2;
+    const client = spawn('python3', ['-c', `
+import socket, sys, time, json
+port = int(sys.argv[1]); done = time.time() + 1.5; counts = {'connected': 0, 'refused': 0, 'timeout': 0}
+while time.time() < done:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM); s.settimeout(0.02)
+    try:
+        s.connect(('127.0.0.1', port)); counts['connected'] += 1
+    except ConnectionRefusedError:
+        counts['refused'] += 1
+    except (socket.timeout, TimeoutError):
+        counts['timeout'] += 1
+    s.close()
+print(json.dumps(counts))
+`, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    client.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const stop = Date.now() + 1600;
+    let checks = 0;
+    while (Date.now() < stop) {
+      for (let i = 0; i < 200; i++) {
+        allocate(1, { range: [port, port], coordinate: false });
+        checks++;
+      }
+    }
+    return new Promise<void>((resolve) => {
+      client.once('exit', () => {
+        const counts = JSON.parse(output) as { connected: number; refused: number; timeout: number };
+        expect(checks).toBeGreaterThan(1000);
+        expect(counts.refused).toBeGreaterThan(0);
+        expect(counts.connected).toBe(0);
+        resolve();
+      });
+    });
+  });
+});
