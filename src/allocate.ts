@@ -132,9 +132,13 @@ function toReservation(outcome: BatchOutcome, planned: Plan): Reservation {
 }
 
 /**
- * Returns `count` distinct ports, each of which could be bound when returned.
- * Every socket of the batch stays open until the batch is complete, so no
- * port appears twice, and all are closed before it returns. With the native
+ * Returns `count` distinct ports, each of which could be bound when checked.
+ * The native backend checks ports of the kernel's ephemeral range with one
+ * socket per protocol (native/probe.h: a bind steered to each port, then let
+ * go), others with a socket per port held until the batch is complete; no
+ * port appears twice, and every socket is closed before it returns (the
+ * probe's when the event loop next turns). For ports held until you release
+ * them, use {@link reserve}. With the native
  * backend, processes that allocate at the same time get disjoint ports and
  * this process does not return a port twice for at least 20 s (claims by
  * abstract unix sockets, one per block of 32 ports: see docs/handoff.md).
