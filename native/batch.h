@@ -68,7 +68,7 @@ struct BatchRequest {
   // half takes one per port it finds and stops at 0, so a half whose thread
   // gets less CPU simply finds fewer. Null: the batch finds `count`.
   std::atomic<int64_t>* quota = nullptr;
-  std::vector<uint8_t> exclude;  // a bitmap of 65,536 bits, or empty
+  Bits exclude;  // a bitmap of 65,536 bits, or empty
   bool hold = false;             // keep the sockets open and return them
   // Without hold: checks ports of the ephemeral range with one socket each
   // for TCP and UDP instead of one per port (probe.h). Null: the batch opens

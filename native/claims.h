@@ -5,6 +5,7 @@
 // no TCP or UDP port, and vanish with the process: the kernel keeps the books.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -13,10 +14,31 @@ namespace portalloc {
 constexpr uint32_t kBlockShift = 5;  // 32 ports per block
 constexpr uint32_t kBlocks = 65536 >> kBlockShift;
 
+// A bitmap from JavaScript: borrowed for a call that runs on the JS thread
+// (the typed array outlives it), copied for a batch that runs on another.
+struct Bits {
+  const uint8_t* data = nullptr;
+  std::vector<uint8_t> copy;
+
+  Bits() = default;
+  Bits(const Bits& other) : copy(other.copy) { data = copy.empty() ? other.data : copy.data(); }
+  Bits(Bits&& other) noexcept : data(other.data), copy(std::move(other.copy)) {}
+  Bits& operator=(const Bits&) = delete;
+  Bits& operator=(Bits&&) = delete;
+
+  void Borrow(const uint8_t* bits) { data = bits; }
+  void Copy(const uint8_t* bits, size_t bytes) {
+    copy.assign(bits, bits + bytes);
+    data = copy.data();
+  }
+  bool empty() const { return data == nullptr; }
+  uint8_t operator[](size_t i) const { return data[i]; }
+};
+
 // What a batch needs to coordinate: set by ReadCoordination.
 struct Coordination {
   bool enabled = false;
-  std::vector<uint8_t> owned;  // a bitmap of kBlocks bits: blocks this process already claims
+  Bits owned;  // a bitmap of kBlocks bits: blocks this process already claims
   uint32_t budget = 0;         // how many new claims (fds) the batch may open
   // Kernel's range only: scan on from this port instead of asking bind(0), so
   // successive batches of this process fill the blocks it claims (0: bind(0)).

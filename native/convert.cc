@@ -1,5 +1,7 @@
 #include "convert.h"
 
+#include <arpa/inet.h>
+
 #include <string>
 
 #include "claims.h"
@@ -12,7 +14,7 @@ enum Field : uint32_t {
 };
 enum Flag : uint32_t { kHold = 1, kShared = 2, kCoordinate = 4 };
 
-bool ReadRequest(const Napi::CallbackInfo& info, BatchRequest* request) {
+bool ReadRequest(const Napi::CallbackInfo& info, BatchRequest* request, bool borrow) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
       info[0].As<Napi::Uint32Array>().ElementLength() != kFields || !info[1].IsString()) {
@@ -36,7 +38,10 @@ bool ReadRequest(const Napi::CallbackInfo& info, BatchRequest* request) {
     Napi::RangeError::New(env, "portalloc: native request out of range").ThrowAsJavaScriptException();
     return false;
   }
-  if (!ParseAddress(info[1].As<Napi::String>().Utf8Value().c_str(), &request->address)) {
+  char host[INET6_ADDRSTRLEN + 1];  // an IP literal or '' (longer: not an address)
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, info[1], host, sizeof host, &length) != napi_ok || length + 1 >= sizeof host ||
+      !ParseAddress(host, &request->address)) {
     Napi::TypeError::New(env, "portalloc: native request host is not an IP address").ThrowAsJavaScriptException();
     return false;
   }
@@ -46,7 +51,11 @@ bool ReadRequest(const Napi::CallbackInfo& info, BatchRequest* request) {
       Napi::RangeError::New(env, "portalloc: exclude bitmap has the wrong size").ThrowAsJavaScriptException();
       return false;
     }
-    request->exclude.assign(bitmap.Data(), bitmap.Data() + bitmap.ByteLength());
+    if (borrow) {
+      request->exclude.Borrow(bitmap.Data());
+    } else {
+      request->exclude.Copy(bitmap.Data(), bitmap.ByteLength());
+    }
   }
   Coordination& coordination = request->coordination;
   coordination.enabled = (field[kFlags] & kCoordinate) != 0;
@@ -59,7 +68,11 @@ bool ReadRequest(const Napi::CallbackInfo& info, BatchRequest* request) {
     return false;
   }
   Napi::Uint8Array owned = info[3].As<Napi::Uint8Array>();
-  coordination.owned.assign(owned.Data(), owned.Data() + owned.ByteLength());
+  if (borrow) {
+    coordination.owned.Borrow(owned.Data());
+  } else {
+    coordination.owned.Copy(owned.Data(), owned.ByteLength());
+  }
   return true;
 }
 

@@ -12,8 +12,9 @@ namespace portalloc {
 // exclude?: Uint8Array, ownedBlocks?: Uint8Array), the fields in the order of
 // convert.cc's Field. One typed array instead of a dozen property reads: the
 // crossing is most of a small batch's cost above the kernel's. False with a
-// pending JS error when the request is malformed.
-bool ReadRequest(const Napi::CallbackInfo& info, BatchRequest* request);
+// pending JS error when the request is malformed. borrow: the bitmaps point
+// into the typed arrays (a batch run before the call returns) instead of copies.
+bool ReadRequest(const Napi::CallbackInfo& info, BatchRequest* request, bool borrow);
 
 // { ports } on success; { errno, syscall, port, found } or { exhausted, found }
 // otherwise. Holds are added by the caller.

@@ -4,7 +4,7 @@
 import { loadNative, type BatchOutcome, type BatchRequest, type Binding } from './binding';
 import { exhaustedError, rangeError, systemError, typeError, unsupportedError, type PortallocError } from './errors';
 import { JsBinding } from './js-backend';
-import { checkArguments, plan, type AllocateOptions, type CheckOptions, type Plan, type ReserveOptions } from './options';
+import { checkArguments, plan, whereLooked, type AllocateOptions, type CheckOptions, type Plan, type ReserveOptions } from './options';
 import { checkHandoff, COORDINATE_BY_DEFAULT, Coordinator, type HandoffMode } from './coordinate';
 
 const native = loadNative();
@@ -112,9 +112,9 @@ function sharedUnsupported(): PortallocError {
 }
 
 /** Throws the error an unsuccessful outcome stands for. */
-function settle(outcome: BatchOutcome, { request, where }: Plan): { ports: number[]; fds?: number[]; hold?: unknown } {
+function settle(outcome: BatchOutcome, { request }: Plan): { ports: number[]; fds?: number[]; hold?: unknown } {
   if ('ports' in outcome) return outcome;
-  if ('exhausted' in outcome) throw exhaustedError(request.count, outcome.found, where);
+  if ('exhausted' in outcome) throw exhaustedError(request.count, outcome.found, whereLooked(request));
   const address = request.host === '' ? undefined : request.host;
   const hint = outcome.errno === 99 ? `${request.host} is not an address of this machine` : outcome.errno === 24 ? 'each port of a batch holds a socket until the batch is complete: ask for fewer ports or raise ulimit -n' : outcome.errno === 97 ? 'this process has no IPv6' : undefined;
   throw systemError(outcome.errno, outcome.syscall, { address, port: outcome.port, hint });

@@ -78,10 +78,10 @@ export interface Binding {
 /** The addon as it loads: a batch goes in as packed fields (native/convert.cc). */
 type Packed = [fields: Uint32Array, host: string, exclude: Uint8Array | undefined, ownedBlocks: Uint8Array | undefined];
 type Addon = Omit<Binding, 'allocate' | 'allocateAsync' | 'timeWait' | 'timeWaitAsync'> & {
-  allocate(...request: Packed): BatchOutcome;
-  allocateAsync(...request: Packed): Promise<BatchOutcome>;
-  timeWait(...request: Packed): BatchOutcome;
-  timeWaitAsync(...request: Packed): Promise<BatchOutcome>;
+  allocate(...request: Packed): BatchOutcome | number[];
+  allocateAsync(...request: Packed): Promise<BatchOutcome | number[]>;
+  timeWait(...request: Packed): BatchOutcome | number[];
+  timeWaitAsync(...request: Packed): Promise<BatchOutcome | number[]>;
 };
 
 /**
@@ -108,13 +108,18 @@ function pack(request: BatchRequest): Packed {
   return [fields, request.host, request.exclude, request.ownedBlocks];
 }
 
+/** A batch's outcome: the addon gives the ports alone when that is all there is. */
+function outcome(result: BatchOutcome | number[]): BatchOutcome {
+  return Array.isArray(result) ? { ports: result } : result;
+}
+
 /** The addon behind the Binding interface. */
 function wrap(addon: Addon): Binding {
   return {
-    allocate: (request) => addon.allocate(...pack(request)),
-    allocateAsync: (request) => addon.allocateAsync(...pack(request)),
-    timeWait: (request) => addon.timeWait(...pack(request)),
-    timeWaitAsync: (request) => addon.timeWaitAsync(...pack(request)),
+    allocate: (request) => outcome(addon.allocate(...pack(request))),
+    allocateAsync: (request) => addon.allocateAsync(...pack(request)).then(outcome),
+    timeWait: (request) => outcome(addon.timeWait(...pack(request))),
+    timeWaitAsync: (request) => addon.timeWaitAsync(...pack(request)).then(outcome),
     closeProbe: addon.closeProbe,
     release: addon.release,
     share: addon.share,

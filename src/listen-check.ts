@@ -99,19 +99,12 @@ export function badPortError(port: unknown): RangeError {
  * back claimed (see locks.ts): the caller's own await for this function's
  * promise would otherwise leave a gap in which a concurrent call could pick
  * the same port. The caller turns the claim into a lock, or drops it later.
+ * Native: the port itself, at once (a single getPort() is mostly this call,
+ * and an async function around it costs a tenth of it); JS: a promise.
  */
-export async function randomPort(host: string, exclude: Iterable<number>): Promise<number> {
+export function randomPort(host: string, exclude: Iterable<number>): number | Promise<number> {
   const skip = new Set(exclude);
-  if (backend === 'js') {
-    // A Node server on port 0, here: a round trip to the JS backend's worker costs more.
-    for (;;) {
-      const port = await listenAnyPort(host);
-      if (!isTaken(port) && !skip.has(port)) {
-        claim(port);
-        return port;
-      }
-    }
-  }
+  if (backend === 'js') return randomListenPort(host, skip);
   for (;;) {
     // The core's bind(0): one native call.
     const [port] = host === '' && skip.size === 0 ? allocate(1) : allocate(1, { ...(host === '' ? {} : { host }), ...(skip.size === 0 ? {} : { exclude: skip }) });
@@ -123,6 +116,17 @@ export async function randomPort(host: string, exclude: Iterable<number>): Promi
     // past 4,096 ports; locks last 15-30 s): skip all of them at once, not one a call.
     skip.add(port!);
     for (const taken of takenPorts()) skip.add(taken);
+  }
+}
+
+/** randomPort on the JS backend: a Node server on port 0 (a round trip to its worker costs more). */
+async function randomListenPort(host: string, skip: Set<number>): Promise<number> {
+  for (;;) {
+    const port = await listenAnyPort(host);
+    if (!isTaken(port) && !skip.has(port)) {
+      claim(port);
+      return port;
+    }
   }
 }
 

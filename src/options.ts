@@ -68,7 +68,11 @@ const CHECK_KEYS = new Set(['host', 'protocol']);
 /** A batch ready for the backend, and how to describe where it looked. */
 export interface Plan {
   request: BatchRequest;
-  where: string;
+}
+
+/** Where a batch looked, for its ERR_PORTS_EXHAUSTED message. */
+export function whereLooked({ rangeFrom, rangeTo, ephemeralLow, ephemeralHigh }: BatchRequest): string {
+  return rangeFrom !== 0 ? `in range ${rangeFrom}-${rangeTo}` : `in the kernel's ephemeral range ${ephemeralLow}-${ephemeralHigh}`;
 }
 
 export function checkCount(count: unknown): number {
@@ -195,6 +199,7 @@ export function plan(count: unknown, options: unknown, binding: Binding, hold: b
   const [low, high] = ephemeralRange();
   const [from, to] = range ?? [0, 0];
   const start = range === undefined ? 0 : order === 'ascending' ? from : from + Math.floor(Math.random() * (to - from + 1));
+  const threads = process.env.PORTALLOC_THREADS; // (read per call: one of the costlier lines of a single-port call)
   return {
     request: {
       count: count as number,
@@ -211,12 +216,11 @@ export function plan(count: unknown, options: unknown, binding: Binding, hold: b
       // Two threads for a large batch when a second CPU is free at the time;
       // PORTALLOC_THREADS=1: always one, PORTALLOC_THREADS=2: two wherever
       // the process may use two CPUs.
-      threads: process.env.PORTALLOC_THREADS === '1' ? 1 : process.env.PORTALLOC_THREADS === '2' ? 2 : 0,
+      threads: threads === '1' ? 1 : threads === '2' ? 2 : 0,
       exclude,
       hold,
       shared: given.shared === true,
     },
-    where: range ? `in range ${from}-${to}` : `in the kernel's ephemeral range ${low}-${high}`,
   };
 }
 
