@@ -151,7 +151,7 @@ function toReservation(outcome: BatchOutcome, planned: Plan): Reservation {
  * const [socks] = allocate(1, { reserve: 'timewait' });
  */
 export function allocate(count: number, options?: AllocateOptions): number[] {
-  const planned = plan(count, options, binding, false);
+  const planned = count === 1 && options === undefined ? (single ??= plan(1, undefined, binding, false)) : plan(count, options, binding, false);
   const mode = checkHandoff(options, typeError);
   if (mode.timeWait) return settle(timeWaitBinding().timeWait!(timeWaitRequest(planned)), planned).ports;
   closeProbeSoon();
@@ -165,6 +165,8 @@ export function allocate(count: number, options?: AllocateOptions): number[] {
 }
 
 let probeOpen = false;
+/** allocate(1)'s plan, made once: the commonest call, and one port never runs on two threads. */
+let single: Plan | undefined;
 
 /**
  * Synchronous batches check ports with one socket per protocol (native/probe.h)

@@ -90,23 +90,23 @@ type Addon = Omit<Binding, 'allocate' | 'allocateAsync' | 'timeWait' | 'timeWait
  * property reads cost more than the kernel's work for a single port.
  */
 function pack(request: BatchRequest): Packed {
-  const flags = (request.hold ? 1 : 0) | (request.shared ? 2 : 0) | (request.coordinate ? 4 : 0);
-  const fields = new Uint32Array([
-    request.count,
-    request.protocol,
-    request.rangeFrom,
-    request.rangeTo,
-    request.start,
-    request.ephemeralLow,
-    request.ephemeralHigh,
-    request.kernelBudget,
-    request.threads ?? 1,
-    flags,
-    request.claimBudget ?? 0,
-    request.continueAt ?? 0,
-  ]);
+  // One array for every call: the addon copies the fields out before it returns.
+  const fields = packed;
+  fields[0] = request.count;
+  fields[1] = request.protocol;
+  fields[2] = request.rangeFrom;
+  fields[3] = request.rangeTo;
+  fields[4] = request.start;
+  fields[5] = request.ephemeralLow;
+  fields[6] = request.ephemeralHigh;
+  fields[7] = request.kernelBudget;
+  fields[8] = request.threads ?? 1;
+  fields[9] = (request.hold ? 1 : 0) | (request.shared ? 2 : 0) | (request.coordinate ? 4 : 0);
+  fields[10] = request.claimBudget ?? 0;
+  fields[11] = request.continueAt ?? 0;
   return [fields, request.host, request.exclude, request.ownedBlocks];
 }
+const packed = new Uint32Array(12);
 
 /** A batch's outcome: the addon gives the ports alone when that is all there is. */
 function outcome(result: BatchOutcome | number[]): BatchOutcome {

@@ -99,9 +99,11 @@ export class Coordinator {
     if (!crossProcess) return { ...request, exclude };
     // New allocations matter more than old ones: make room by letting the oldest go.
     const room = Math.min(this.cap, Math.max(16, Math.ceil(this.cap / 4)));
-    for (const block of this.#owned.keys()) {
-      if (this.cap - this.#owned.size >= room) break;
-      this.#drop(block);
+    if (this.cap - this.#owned.size < room) {
+      for (const block of this.#owned.keys()) {
+        if (this.cap - this.#owned.size >= room) break;
+        this.#drop(block);
+      }
     }
     const next = this.#next.get(kind(request));
     // One literal, one shape: this runs for every allocate(). (Keep in step with BatchRequest.)
@@ -220,8 +222,10 @@ export class Coordinator {
 
 /** Batches that go on from one another: same host, protocol and range. */
 function kind(request: BatchRequest): string {
+  if (request.host === '' && request.rangeFrom === 0) return KERNEL_KINDS[request.protocol]!; // (most calls: no string to build)
   return `${request.host}|${request.protocol}|${request.rangeFrom}-${request.rangeTo}`;
 }
+const KERNEL_KINDS = ['', '|1|0-0', '|2|0-0', '|3|0-0'];
 
 /**
  * Whether allocate() coordinates when `coordinate` is not given: yes, unless
