@@ -139,9 +139,10 @@ function readmeSection(b) {
   return [
     '## Benchmarks',
     '',
-    'Microseconds per port (median; lower is better), all in one process. The floor is a C++ loop of the same',
-    'socket/bind/getsockname/close calls with no JavaScript at all. Details, targets, method and findings:',
-    '[docs/benchmarks.md](docs/benchmarks.md).',
+    'Microseconds per port (median; lower is better), all in one process. The floor is a C++ loop of the',
+    'naive socket/bind/getsockname/close calls with no JavaScript at all; `allocate` goes below it because it',
+    'checks ports with one socket instead of one per port (see `allocate` above). Details, targets, method',
+    'and findings: [docs/benchmarks.md](docs/benchmarks.md).',
     '',
     lines.join('\n'),
     '',

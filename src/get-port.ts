@@ -4,6 +4,7 @@
  * instead of one Node server per interface. See docs/compat.md.
  */
 import type { ListenOptions } from 'node:net';
+import { backend } from './allocate';
 import { coded } from './errors';
 import { clearLocks, claim, isTaken, lock, unclaim } from './locks';
 import { badPortError, checkListen, isBusy, isPortNumber, listenError, randomPort, resolveListenHost } from './listen-check';
@@ -69,6 +70,7 @@ function checkExclude(exclude: unknown): Set<number> {
  * const dev = await getPort({ port: portNumbers(3000, 3100) });
  */
 export async function getPort(options?: GetPortOptions): Promise<number> {
+  if (options === undefined && backend === 'native') return anyPort(false); // the commonest call, without a wait
   const exclude = checkExclude(options?.exclude);
   const { reserve = false, host: wantedHost, ipv6Only = false } = options ?? {};
   const preferred: Iterable<unknown> = options?.port ? (typeof options.port === 'number' ? [options.port] : options.port) : [];
@@ -95,14 +97,33 @@ export async function getPort(options?: GetPortOptions): Promise<number> {
   try {
     port = await randomPort(host, exclude);
   } catch (error) {
-    const { code, errno, syscall } = error as NodeJS.ErrnoException;
-    if (code === 'ERR_PORTS_EXHAUSTED') throw Object.assign(new Error('No available ports found'), { code });
-    if (typeof errno === 'number') throw listenError(-errno, syscall === 'bind' ? 'listen' : (syscall ?? 'listen'), host, 0);
-    throw error;
+    throw randomPortError(error, host);
   }
   unclaim(port);
   lock(port, Boolean(reserve));
   return port;
+}
+
+/** A random port on every address, locked: the native backend answers at once, so nothing can come between. */
+function anyPort(reserve: boolean): number {
+  let port: number;
+  try {
+    port = randomPort('', NO_PORTS) as number;
+  } catch (error) {
+    throw randomPortError(error, '');
+  }
+  unclaim(port);
+  lock(port, reserve);
+  return port;
+}
+const NO_PORTS: readonly number[] = [];
+
+/** get-port's error for a failed random pick. */
+function randomPortError(error: unknown, host: string): unknown {
+  const { code, errno, syscall } = error as NodeJS.ErrnoException;
+  if (code === 'ERR_PORTS_EXHAUSTED') return Object.assign(new Error('No available ports found'), { code });
+  if (typeof errno === 'number') return listenError(-errno, syscall === 'bind' ? 'listen' : (syscall ?? 'listen'), host, 0);
+  return error;
 }
 
 /**
