@@ -124,7 +124,7 @@ export function blocks() {
 }
 
 function readmeSection(b) {
-  const pick = ['allocate', 'allocateOneThread', 'reserveShared', 'getPortDropIn', 'floor', 'floorHeld', 'netSequential', 'getPort', 'portfinder', 'detectPort', 'getPortPlease'];
+  const pick = ['allocate', 'allocateOneThread', 'reserveShared', 'getPortDropIn', 'floor', 'floorHeld', 'floorProbe', 'netSequential', 'getPort', 'portfinder', 'detectPort', 'getPortPlease'];
   const rows = results.table;
   const names = new Map(rows.map((r) => [r.method, r.name]));
   const lines = ['| method | n = 1 | n = 1,000 | n = 10,000 |', '| --- | ---: | ---: | ---: |'];

@@ -126,6 +126,14 @@ export async function loadMethods() {
           return { ports, ms: ns / 1e6 };
         },
       },
+      {
+        // allocate's own kernel work (native/probe.h) on one thread, no JavaScript.
+        key: 'floorProbe',
+        name: 'floor: C++ probe loop',
+        distinct: true,
+        run: (n) => addon.benchFloor(n, false, true).ports,
+        timed: (n) => ({ overriddenDuration: addon.benchFloor(n, false, true).ns / 1e6 }),
+      },
     );
   }
   methods.push(

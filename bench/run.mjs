@@ -151,7 +151,7 @@ async function pairedSection(methods) {
   const n = 10000;
   const rounds = quick ? 4 : 9;
   const byKey = Object.fromEntries(methods.map((m) => [m.key, m]));
-  const keys = ['floor', 'floorHeld', 'allocate', 'allocateOneThread', 'allocateTwoThreads', 'reserveShared', 'reserveSharedOneThread', 'netSequential', 'getPort'].filter(
+  const keys = ['floor', 'floorHeld', 'floorProbe', 'allocate', 'allocateOneThread', 'allocateTwoThreads', 'reserveShared', 'reserveSharedOneThread', 'netSequential', 'getPort'].filter(
     (key) => byKey[key] && !byKey[key].pending,
   );
   const times = Object.fromEntries(keys.map((key) => [key, []]));
@@ -181,6 +181,7 @@ async function pairedSection(methods) {
       allocateVsFloor: ratio('allocate', 'floor'),
       allocateOneThreadVsFloor: ratio('allocateOneThread', 'floor'),
       allocateTwoThreadsVsFloor: ratio('allocateTwoThreads', 'floor'),
+      allocateOneThreadVsProbeFloor: ratio('allocateOneThread', 'floorProbe'),
       reserveSharedVsFloorHeld: ratio('reserveShared', 'floorHeld'),
       reserveSharedOneThreadVsFloorHeld: ratio('reserveSharedOneThread', 'floorHeld'),
       netVsAllocate: ratio('netSequential', 'allocate'),

@@ -16,7 +16,7 @@ export function evaluateTargets(results) {
     const us = paired.usPerPort;
     const also = (label, value) => (value ? `; ${label} ${value}x` : '');
     add('allocate(10000) per port vs the native floor', 'at most 1.25x', r.allocateVsFloor ?? undefined, (v) => v <= 1.25,
-      `${us.allocate} vs ${us.floor} us/port${also('one thread', r.allocateOneThreadVsFloor)}${also('two threads', r.allocateTwoThreadsVsFloor)}`);
+      `${us.allocate} vs ${us.floor} us/port${also('one thread', r.allocateOneThreadVsFloor)}${also('two threads', r.allocateTwoThreadsVsFloor)}${also('one thread vs the C++ probe loop', r.allocateOneThreadVsProbeFloor)}`);
     add('reserve(10000, { shared: true }) per port vs the held floor', 'at most 1.25x', r.reserveSharedVsFloorHeld ?? undefined, (v) => v <= 1.25,
       `${us.reserveShared} vs ${us.floorHeld} us/port${also('one thread', r.reserveSharedOneThreadVsFloorHeld)}`);
     add('allocate(10000) vs sequential net.listen(0), both warm', 'at least 2x faster', r.netVsAllocate ?? undefined, (v) => v >= 2,

@@ -1,14 +1,17 @@
 // BENCHMARK ONLY: the kernel's floor for bench/. Not part of the public API
 // (src/ never calls it; only bench/ and its test do).
 //
-// benchFloor(count, hold) runs the naive loop of portalloc's default path in
+// benchFloor(count, hold, probe?) runs the naive loop of portalloc's socket-per-port path in
 // C++, with no N-API crossing per port and no bookkeeping: a dual-stack
 // socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC), setsockopt(IPV6_V6ONLY = 0),
 // bind([::]:0), getsockname(), and close(). With hold = false each socket is
 // closed at once (ports may repeat: the kernel hands a closed port out again);
 // with hold = true the whole batch stays open and is closed at the end (the
-// ports are distinct). It returns { ns, ports }: the nanoseconds of the loop,
-// closes included, measured in C++, and the ports it got.
+// ports are distinct). With probe = true it runs allocate's own kernel work
+// instead (probe.h): one dual-stack socket checks ports of the ephemeral range
+// of bind(0)'s parity, in turn from a random one, until `count` were free.
+// It returns { ns, ports }: the nanoseconds of the loop, closes included,
+// measured in C++, and the ports it got.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -18,9 +21,11 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <vector>
 
 #include "convert.h"
+#include "probe.h"
 
 namespace portalloc {
 namespace {
@@ -60,6 +65,41 @@ int BindOne(int* fdOut, const char** syscall) {
   return -1;
 }
 
+// The probe's loop: ports of [32768, 60999]'s odd half by default (the
+// kernel's range is read as the batch does, from /proc).
+Napi::Value ProbeFloor(Napi::Env env, uint32_t count) {
+  uint32_t low = 32768, high = 60999;
+  if (FILE* file = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "re")) {
+    if (std::fscanf(file, "%u %u", &low, &high) != 2) low = 32768, high = 60999;
+    std::fclose(file);
+  }
+  Address address;
+  ParseAddress("", &address);
+  Probe probe;
+  std::vector<int> ports;
+  ports.reserve(count);
+  const uint32_t half = (high - low + 1) / 2;
+  uint32_t offset = static_cast<uint32_t>(NowNs()) % half;
+  const int64_t start = NowNs();
+  for (uint32_t tried = 0; ports.size() < count && tried < half; ++tried, offset = (offset + 1) % half) {
+    const uint32_t port = low + 1 + 2 * offset;
+    const int state = probe.Check(address, SOCK_STREAM, static_cast<uint16_t>(port), low, high);
+    if (state == 0) ports.push_back(static_cast<int>(port));
+    if (state == Probe::kCannot) break;
+  }
+  probe.Close();
+  const int64_t elapsed = NowNs() - start;
+  if (ports.size() < count) {
+    Napi::Error::New(env, "portalloc: benchFloor: the probe found too few ports (IP_LOCAL_PORT_RANGE needs Linux 6.3)")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("ns", Napi::Number::New(env, static_cast<double>(elapsed)));
+  result.Set("ports", ToArray(env, ports));
+  return result;
+}
+
 Napi::Value BenchFloor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBoolean()) {
@@ -68,6 +108,7 @@ Napi::Value BenchFloor(const Napi::CallbackInfo& info) {
   }
   const uint32_t count = info[0].As<Napi::Number>().Uint32Value();
   const bool hold = info[1].As<Napi::Boolean>().Value();
+  if (info.Length() > 2 && info[2].ToBoolean().Value()) return ProbeFloor(env, count);
   std::vector<int> ports(count);
   std::vector<int> fds;
   if (hold) fds.reserve(count);

@@ -13,7 +13,7 @@ import { openFds } from './helpers';
 const root = path.join(__dirname, '..');
 const native = backend === 'native';
 
-type Floor = { benchFloor(count: number, hold: boolean): { ns: number; ports: number[] } };
+type Floor = { benchFloor(count: number, hold: boolean, probe?: boolean): { ns: number; ports: number[] } };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const addon = native ? (require('node-gyp-build')(root) as Floor) : undefined;
 
@@ -63,6 +63,15 @@ describe.runIf(native)('benchFloor (benchmark only)', () => {
     const before = openFds();
     const { ports } = addon!.benchFloor(2000, true);
     expect(new Set(ports).size).toBe(2000);
+    expect(openFds()).toBe(before);
+  });
+
+  it("runs allocate's probe loop: n distinct ports, each bindable, fds back to the start", () => {
+    const before = openFds();
+    const { ns, ports } = addon!.benchFloor(1000, false, true);
+    expect(new Set(ports).size).toBe(1000);
+    expect(ns).toBeGreaterThan(0);
+    expect(sample(ports).every((port) => isFree(port))).toBe(true);
     expect(openFds()).toBe(before);
   });
 
