@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "probe.h"
@@ -193,6 +194,13 @@ uint32_t RandomPreferredPort(uint32_t low, uint32_t high) {
   return low + 1 + 2 * (state % ((high - low + 1) / 2));
 }
 
+// PORTALLOC_PROBE=0: allocate binds a socket per port, as on kernels without
+// IP_LOCAL_PORT_RANGE (read per batch: a test or a user may set it at any time).
+bool ProbeWanted() {
+  const char* value = std::getenv("PORTALLOC_PROBE");
+  return value == nullptr || std::strcmp(value, "0") != 0;
+}
+
 // The port half of [low, high] away from `start`, of start's parity.
 uint32_t Across(uint32_t start, uint32_t low, uint32_t high) {
   const uint32_t size = high - low + 1;
@@ -345,7 +353,7 @@ BatchResult Batch::Run() {
   const int type = request_.protocol == kUdp ? SOCK_DGRAM : SOCK_STREAM;
   const bool both = request_.protocol == kBoth;
   result_.ports.reserve(count);
-  if (!request_.hold) probe_ = request_.probe != nullptr ? request_.probe : count > 1 ? &ownProbe_ : nullptr;
+  if (!request_.hold && ProbeWanted()) probe_ = request_.probe != nullptr ? request_.probe : count > 1 ? &ownProbe_ : nullptr;
   if (probe_ == nullptr) primary_.reserve(count);
   if (both && probe_ == nullptr) udp_.reserve(count);
   const uint32_t low = request_.ephemeralLow, high = request_.ephemeralHigh;
@@ -495,7 +503,9 @@ bool SplitBatch(const BatchRequest& request, BatchResult* out) {
   std::atomic<int64_t> quota{static_cast<int64_t>(request.count)};
   for (Half* half : {&first, &second}) {
     half->request.quota = &quota;
-    half->request.hold = request.hold;  // (probing halves take each port in the shared bitmap)
+    // Probing halves take each port in the shared bitmap before they check it;
+    // without the probe, bind(0) could hand one half a port the other has let go.
+    half->request.hold = request.hold || !ProbeWanted();
     half->request.threads = 1;  // (a half runs whole)
     half->request.kernelBudget = std::max<uint32_t>(1, request.kernelBudget / 2);
   }
@@ -507,7 +517,7 @@ bool SplitBatch(const BatchRequest& request, BatchResult* out) {
   // (the process's next port, when coordinating) and its opposite.
   const uint32_t low = request.ephemeralLow, high = request.ephemeralHigh;
   const uint32_t continueAt = request.coordination.enabled ? request.coordination.continueAt : 0;
-  const uint32_t start = continueAt >= low && continueAt <= high ? continueAt : !request.hold ? RandomPreferredPort(low, high) : 0;
+  const uint32_t start = continueAt >= low && continueAt <= high ? continueAt : !first.request.hold ? RandomPreferredPort(low, high) : 0;
   if (start != 0) {
     first.request.scanStart = start;
     second.request.scanStart = Across(start, low, high);
