@@ -36,34 +36,61 @@ Napi::Value Deliver(Napi::Env env, BatchResult* result) {
 
 class BatchWorker : public Napi::AsyncWorker {
  public:
+  // The batch begins when the call is made (batch.h, BeginBatch), not when a
+  // thread of the pool gets to it.
   BatchWorker(Napi::Env env, BatchRequest request, BatchRunner run, const char* name)
-      : Napi::AsyncWorker(env, name), request_(std::move(request)), run_(run), deferred_(env) {}
+      : Napi::AsyncWorker(env, name), request_(std::move(request)), run_(run), deferred_(env), ticket_(BeginBatch()) {}
   // Sockets a batch kept but never delivered (the environment went away first).
   ~BatchWorker() override {
     CloseAll(&result_.fds);
     CloseAll(&result_.claimFds);
+    End();
   }
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
   void Execute() override { result_ = run_(request_); }
-  void OnOK() override { deferred_.Resolve(Deliver(Env(), &result_)); }
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+  // Ends the batch once the result is on its way: JavaScript records the ports
+  // before any other call of this thread can begin.
+  void OnOK() override {
+    deferred_.Resolve(Deliver(Env(), &result_));
+    End();
+  }
+  void OnError(const Napi::Error& error) override {
+    deferred_.Reject(error.Value());
+    End();
+  }
 
  private:
+  void End() {
+    if (ended_) return;
+    ended_ = true;
+    EndBatch(ticket_, result_);
+  }
+
   BatchRequest request_;
   BatchRunner run_;
   BatchResult result_;
   Napi::Promise::Deferred deferred_;
+  uint64_t ticket_;
+  bool ended_ = false;
 };
+
+// A batch on this thread, between BeginBatch and EndBatch.
+BatchResult RunTracked(BatchRunner run, const BatchRequest& request) {
+  const uint64_t ticket = BeginBatch();
+  BatchResult result = run(request);
+  EndBatch(ticket, result);
+  return result;
+}
 
 }  // namespace
 
 Napi::Value RunSync(const Napi::CallbackInfo& info, BatchRunner run) {
   BatchRequest request;
   if (!ReadRequest(info, &request, true)) return info.Env().Undefined();
-  BatchResult result = run(request);
+  BatchResult result = RunTracked(run, request);
   return Deliver(info.Env(), &result);
 }
 
@@ -82,7 +109,7 @@ Napi::Value Allocate(const Napi::CallbackInfo& info) {
   // This thread's probe: a synchronous allocate opens no socket of its own (probe.h).
   auto* registry = info.Env().GetInstanceData<Registry>();
   if (registry != nullptr) request.probe = &registry->probe;
-  BatchResult result = RunBatch(request);
+  BatchResult result = RunTracked(RunBatch, request);
   return Deliver(info.Env(), &result);
 }
 

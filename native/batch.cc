@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <deque>
+#include <mutex>
 #include <cstdlib>
 #include <cstring>
 
@@ -194,12 +196,82 @@ uint32_t RandomPreferredPort(uint32_t low, uint32_t high) {
   return low + 1 + 2 * (state % ((high - low + 1) / 2));
 }
 
-// PORTALLOC_PROBE=0: allocate binds a socket per port, as on kernels without
-// IP_LOCAL_PORT_RANGE (read per batch: a test or a user may set it at any time).
-bool ProbeWanted() {
+// Whether a batch checks its ports with the probe (probe.h): allocate of TCP
+// ports. PORTALLOC_PROBE=0 turns it off, a socket per port as on kernels
+// without IP_LOCAL_PORT_RANGE (read per batch: a test or a user may set it at
+// any time).
+bool Probing(const BatchRequest& request) {
+  if (request.hold || request.protocol != kTcp) return false;
   const char* value = std::getenv("PORTALLOC_PROBE");
   return value == nullptr || std::strcmp(value, "0") != 0;
 }
+
+// Ports that probing batches of this process are checking or have found and
+// not yet returned, whatever their thread or environment: a probed port is not
+// held, so without this two batches at once (allocateAsync twice, say) could
+// both find it, where bound sockets made the kernel refuse the second. Each
+// batch takes a port's bit before it checks the port and gives its bits back
+// when it ends. (Process-wide on purpose: the kernel's ports are.)
+uint8_t inFlight[65536 / 8];
+
+void ReleaseBits(const std::vector<int>& ports) {
+  for (int port : ports) {
+    __atomic_fetch_and(&inFlight[port >> 3], static_cast<uint8_t>(~(1u << (port & 7))), __ATOMIC_ACQ_REL);
+  }
+}
+
+// Batches running now (their tickets) and the pinned ports of batches that
+// have ended, to let go once no batch that ran beside them is left (batch.h).
+struct Tracker {
+  std::mutex mutex;
+  uint64_t clock = 0;
+  std::vector<uint64_t> running;  // (a handful at most: one per call in flight)
+  std::deque<std::pair<uint64_t, std::vector<int>>> pinned;  // (when it ended, ports)
+};
+Tracker& Batches() {
+  static Tracker* tracker = new Tracker();  // never destroyed: worker threads may end batches at exit
+  return *tracker;
+}
+
+// The bits one batch took, given back when it ends (but those it kept).
+class InFlight {
+ public:
+  InFlight() = default;
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+  ~InFlight() {
+    for (uint16_t port : taken_) Give(port);
+  }
+  // False when another batch (or this one) has the port already.
+  bool Take(uint32_t port) {
+    const uint8_t bit = static_cast<uint8_t>(1u << (port & 7));
+    if (__atomic_fetch_or(&inFlight[port >> 3], bit, __ATOMIC_ACQ_REL) & bit) return false;
+    taken_.push_back(static_cast<uint16_t>(port));
+    return true;
+  }
+  // Whether a probing batch has the port now: a batch that binds sockets
+  // must keep off it too (it is not held, so the kernel would not refuse).
+  static bool Busy(uint32_t port) {
+    return (__atomic_load_n(&inFlight[port >> 3], __ATOMIC_ACQUIRE) >> (port & 7)) & 1;
+  }
+  // The port was found: its bit stays set when the batch ends (pinned).
+  void Keep(uint32_t port) {
+    if (!taken_.empty() && taken_.back() == port) taken_.pop_back();
+  }
+  // Gives one port back early (not wanted after all).
+  void Release(uint32_t port) {
+    if (!taken_.empty() && taken_.back() == port) {
+      taken_.pop_back();
+      Give(port);
+    }
+  }
+
+ private:
+  static void Give(uint32_t port) {
+    __atomic_fetch_and(&inFlight[port >> 3], static_cast<uint8_t>(~(1u << (port & 7))), __ATOMIC_ACQ_REL);
+  }
+  std::vector<uint16_t> taken_;
+};
 
 // The port half of [low, high] away from `start`, of start's parity.
 uint32_t Across(uint32_t start, uint32_t low, uint32_t high) {
@@ -251,15 +323,9 @@ class Batch {
   void MarkHeld(uint32_t port) {
     if (held_ != nullptr) __atomic_fetch_or(&held_[port >> 3], static_cast<uint8_t>(1u << (port & 7)), __ATOMIC_RELAXED);
   }
-  // A probed port is not held: the halves of a split batch take each port in
-  // the bitmap before they check it, so only one of them can check it.
-  bool Taken(uint32_t port) {
-    if (probe_ == nullptr || held_ == nullptr) return Held(port);
-    const uint8_t bit = static_cast<uint8_t>(1u << (port & 7));
-    return (__atomic_fetch_or(&held_[port >> 3], bit, __ATOMIC_RELAXED) & bit) != 0;
-  }
-  // The next port of the scan not excluded, held or claimed by another
-  // process; false when the scan has passed every port.
+  // The next port of the scan not excluded, held, claimed by another process
+  // or (probing) in flight in another batch of this process; false when the
+  // scan has passed every port.
   bool NextCandidate(uint32_t* port) {
     for (;;) {
       if (remaining_ == 0 && step_ == 2) StartScan(request_.ephemeralLow, request_.ephemeralHigh, next_);
@@ -267,19 +333,20 @@ class Batch {
       const uint32_t candidate = next_;
       next_ = next_ + step_ > high_ ? low_ : next_ + step_;
       --remaining_;
-      if (Excluded(candidate) || Taken(candidate) || !Admitted(candidate)) continue;
+      if (Excluded(candidate) || Held(candidate)) continue;
+      if (probe_ != nullptr ? !inFlight_.Take(candidate) : InFlight::Busy(candidate)) continue;
+      if (!Admitted(candidate)) {
+        if (probe_ != nullptr) inFlight_.Release(candidate);
+        continue;
+      }
       *port = candidate;
       return true;
     }
   }
-  // With the probe: 0 when `port` was free for every protocol asked, busy
-  // (EADDRINUSE), or Probe::kCannot: check it with a socket of its own.
+  // With the probe: 0 when `port` was free, busy (EADDRINUSE), or
+  // Probe::kCannot: check it with a socket of its own.
   int Probed(uint32_t port) {
-    const uint32_t low = request_.ephemeralLow, high = request_.ephemeralHigh;
-    int state = 0;
-    if (request_.protocol & kTcp) state = probe_->Check(address_, SOCK_STREAM, static_cast<uint16_t>(port), low, high);
-    if (state == 0 && (request_.protocol & kUdp)) state = probe_->Check(address_, SOCK_DGRAM, static_cast<uint16_t>(port), low, high);
-    return state;
+    return probe_->Check(address_, static_cast<uint16_t>(port), request_.ephemeralLow, request_.ephemeralHigh);
   }
   // Counts a port found against a split batch's shared quota: false when the
   // other half found the last port first.
@@ -319,6 +386,7 @@ class Batch {
   }
   BatchResult& Fail(int error, const char* syscall, uint32_t port) {
     Stop();
+    if (probe_ != nullptr) ReleaseBits(result_.ports);  // (the ports it kept go unreturned)
     result_.error = error;
     result_.syscall = syscall;
     result_.errorPort = port;
@@ -327,6 +395,7 @@ class Batch {
   }
   BatchResult& Exhausted() {
     Stop();
+    if (probe_ != nullptr) ReleaseBits(result_.ports);
     result_.exhausted = true;
     return result_;  // ports found so far stay in result_ to report the count
   }
@@ -340,6 +409,7 @@ class Batch {
   Claims claims_;  // closed by its destructor unless taken on success
   Probe ownProbe_;  // closed by its destructor; unused when the request brings one
   Probe* probe_ = nullptr;  // allocate only: checks ports without holding them
+  InFlight inFlight_;       // (probing) the ports this batch took; given back when it ends
   int spare_ = -1;
   int spareUdp_ = -1;
   uint8_t* held_;
@@ -353,7 +423,7 @@ BatchResult Batch::Run() {
   const int type = request_.protocol == kUdp ? SOCK_DGRAM : SOCK_STREAM;
   const bool both = request_.protocol == kBoth;
   result_.ports.reserve(count);
-  if (!request_.hold && ProbeWanted()) probe_ = request_.probe != nullptr ? request_.probe : count > 1 ? &ownProbe_ : nullptr;
+  if (Probing(request_)) probe_ = request_.probe != nullptr ? request_.probe : count > 1 ? &ownProbe_ : nullptr;
   if (probe_ == nullptr) primary_.reserve(count);
   if (both && probe_ == nullptr) udp_.reserve(count);
   const uint32_t low = request_.ephemeralLow, high = request_.ephemeralHigh;
@@ -376,6 +446,7 @@ BatchResult Batch::Run() {
         if (state == 0) {
           if (!Count()) break;
           result_.ports.push_back(static_cast<int>(candidate));
+          inFlight_.Keep(candidate);
           MarkHeld(candidate);
           continue;
         }
@@ -408,7 +479,8 @@ BatchResult Batch::Run() {
       } else if (request_.coordination.enabled) {
         StartParityScan(request_.scanStart != 0 ? request_.scanStart : static_cast<uint32_t>(port) + 2);
       }
-      if (Excluded(static_cast<uint32_t>(port)) || !Admitted(static_cast<uint32_t>(port))) {
+      if (Excluded(static_cast<uint32_t>(port)) || InFlight::Busy(static_cast<uint32_t>(port)) ||
+          !Admitted(static_cast<uint32_t>(port))) {
         rejects_.push_back(fd);  // held, so the kernel does not offer it again
         continue;
       }
@@ -443,8 +515,10 @@ BatchResult Batch::Run() {
     }
     primary_.push_back(fd);
     result_.ports.push_back(static_cast<int>(port));
+    if (probe_ != nullptr) inFlight_.Keep(static_cast<uint32_t>(port));
     MarkHeld(static_cast<uint32_t>(port));
   }
+  result_.pinned = probe_ != nullptr;
 
   if (request_.hold) {
     if (request_.shared) {
@@ -488,7 +562,7 @@ void* RunHalf(void* half) {
 // of its own (reserve), and two CPUs do two at once. The halves share a quota,
 // so a thread that gets less CPU finds fewer ports and the batch is never held
 // up by it. Holding halves stay held until both are complete, so no port
-// repeats across them; probing halves take each port in the shared bitmap
+// repeats across them; probing halves take each port in flight (InFlight)
 // before they check it. For allocate every socket is closed before the batch
 // returns, so every port is free when returned. False, with everything closed, when a
 // half failed or came up short: the caller then runs the batch whole, which
@@ -503,9 +577,9 @@ bool SplitBatch(const BatchRequest& request, BatchResult* out) {
   std::atomic<int64_t> quota{static_cast<int64_t>(request.count)};
   for (Half* half : {&first, &second}) {
     half->request.quota = &quota;
-    // Probing halves take each port in the shared bitmap before they check it;
+    // Probing halves take each port in flight before they check it (InFlight);
     // without the probe, bind(0) could hand one half a port the other has let go.
-    half->request.hold = request.hold || !ProbeWanted();
+    half->request.hold = !Probing(request);
     half->request.threads = 1;  // (a half runs whole)
     half->request.kernelBudget = std::max<uint32_t>(1, request.kernelBudget / 2);
   }
@@ -538,6 +612,8 @@ bool SplitBatch(const BatchRequest& request, BatchResult* out) {
     CloseAll(&theirs.fds);
     CloseAll(&mine.claimFds);
     CloseAll(&theirs.claimFds);
+    if (mine.pinned) ReleaseBits(mine.ports);
+    if (theirs.pinned) ReleaseBits(theirs.ports);
     return false;
   }
   *out = BatchResult();
@@ -550,11 +626,44 @@ bool SplitBatch(const BatchRequest& request, BatchResult* out) {
   out->claimBlocks.insert(out->claimBlocks.end(), theirs.claimBlocks.begin(), theirs.claimBlocks.end());
   out->claimFds = std::move(mine.claimFds);
   out->claimFds.insert(out->claimFds.end(), theirs.claimFds.begin(), theirs.claimFds.end());
+  out->pinned = mine.pinned || theirs.pinned;  // (both probe or neither)
   if (!request.hold) CloseAll(&out->fds);  // on two threads too
   return true;
 }
 
 }  // namespace
+
+bool PortInFlight(uint32_t port) { return InFlight::Busy(port); }
+
+uint64_t BeginBatch() {
+  Tracker& batches = Batches();
+  std::lock_guard<std::mutex> lock(batches.mutex);
+  const uint64_t ticket = ++batches.clock;
+  batches.running.push_back(ticket);
+  return ticket;
+}
+
+void EndBatch(uint64_t ticket, const BatchResult& result) {
+  Tracker& batches = Batches();
+  std::lock_guard<std::mutex> lock(batches.mutex);
+  auto& running = batches.running;
+  running.erase(std::remove(running.begin(), running.end(), ticket), running.end());
+  const uint64_t ended = ++batches.clock;
+  // Every batch still running began before this one ended: keep its ports from them.
+  if (result.pinned && result.error == 0 && !result.exhausted) {
+    if (running.empty()) {
+      ReleaseBits(result.ports);
+    } else {
+      batches.pinned.emplace_back(ended, result.ports);
+    }
+  }
+  // Let go of what every batch still running began after.
+  const uint64_t oldest = running.empty() ? UINT64_MAX : *std::min_element(running.begin(), running.end());
+  while (!batches.pinned.empty() && batches.pinned.front().first < oldest) {
+    ReleaseBits(batches.pinned.front().second);
+    batches.pinned.pop_front();
+  }
+}
 
 BatchResult RunBatch(const BatchRequest& request) {
   BatchResult result;

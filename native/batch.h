@@ -88,7 +88,22 @@ struct BatchResult {
   bool exhausted = false;         // no more free ports where the batch looked
   std::vector<int> claimBlocks;   // blocks the batch claimed, and their sockets
   std::vector<int> claimFds;
+  // A probing batch's ports: not held by a socket, so kept off-limits to
+  // the other batches of this process (EndBatch) instead.
+  bool pinned = false;
 };
+
+// Every batch runs between BeginBatch(), called on the JavaScript thread when
+// the call is made, and EndBatch(), called there when its result is delivered.
+// The ports a probing batch returns (pinned) stay off-limits to every batch of
+// this process that was running beside it until all of those have ended:
+// bound sockets held until the batch was complete gave the same promise, as
+// the kernel refused them to other batches meanwhile (native/probe.h). Process-wide,
+// thread-safe.
+uint64_t BeginBatch();
+// Whether a probing batch of this process has `port` now (checking or pinned).
+bool PortInFlight(uint32_t port);
+void EndBatch(uint64_t ticket, const BatchResult& result);
 
 // Runs a whole batch. On any failure every socket it opened is closed again.
 // A large batch of kernel-chosen ports may be shared by two threads when a

@@ -83,7 +83,7 @@ Napi::Value ProbeFloor(Napi::Env env, uint32_t count) {
   const int64_t start = NowNs();
   for (uint32_t tried = 0; ports.size() < count && tried < half; ++tried, offset = (offset + 1) % half) {
     const uint32_t port = low + 1 + 2 * offset;
-    const int state = probe.Check(address, SOCK_STREAM, static_cast<uint16_t>(port), low, high);
+    const int state = probe.Check(address, static_cast<uint16_t>(port), low, high);
     if (state == 0) ports.push_back(static_cast<int>(port));
     if (state == Probe::kCannot) break;
   }

@@ -16,7 +16,7 @@ struct HoldState;
 
 // Per-environment instance data: the holds still open in this environment,
 // and the probe that this environment's synchronous allocate calls share
-// (probe.h: one unbound socket per protocol and kind of address, opened on
+// (probe.h: one unbound TCP socket per kind of address, opened on
 // first use, closed with the environment).
 class Registry {
  public:

@@ -11,41 +11,37 @@ namespace portalloc {
 #endif
 
 void Probe::Close() {
-  for (auto& row : fds_) {
-    for (int& fd : row) {
-      if (fd >= 0) close(fd);
-      fd = -1;
-    }
+  for (int& fd : fds_) {
+    if (fd >= 0) close(fd);
+    fd = -1;
   }
 }
 
-int& Probe::Slot(const Address& address, int type) {
-  const int kind = address.family() == AF_INET ? 0 : address.dualStack ? 1 : 2;
-  return fds_[type == SOCK_STREAM ? 0 : 1][kind];
+int& Probe::Slot(const Address& address) {
+  return fds_[address.family() == AF_INET ? 0 : address.dualStack ? 1 : 2];
 }
 
-int Probe::Open(const Address& address, int type) {
-  int fd = socket(address.family(), type | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
+int Probe::Open(const Address& address) {
+  int fd = socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;  // (out of fds, say: the batch's own socket() reports it)
   const int off = 0;
-  // A filter that drops every packet: nothing can connect to the probe while
-  // it listens, nor queue a datagram on it while it is bound.
+  // A filter that drops every packet: nothing can connect to the probe while it listens.
   sock_filter dropAll[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
   sock_fprog program = {1, dropAll};
   if ((address.dualStack && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0) ||
       setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0) {
+    unsupported_ = true;  // (a sandbox that refuses socket filters, say)
     close(fd);
     return -1;
   }
   return fd;
 }
 
-bool Probe::Unbind(int* fd, int type) {
-  // A port bound by bind(0) is let go when the socket goes from listening to
-  // closed; a UDP socket lets it go on any disconnect.
+bool Probe::Unbind(int* fd) {
+  // A port bound by bind(0) is let go when the socket goes from listening to closed.
   sockaddr unspec{};
   unspec.sa_family = AF_UNSPEC;
-  if ((type == SOCK_STREAM && listen(*fd, 0) != 0) || connect(*fd, &unspec, sizeof unspec) != 0) {
+  if (listen(*fd, 0) != 0 || connect(*fd, &unspec, sizeof unspec) != 0) {
     close(*fd);  // lets the port go too
     *fd = -1;
     return false;
@@ -53,14 +49,14 @@ bool Probe::Unbind(int* fd, int type) {
   return true;
 }
 
-int Probe::Check(const Address& address, int type, uint16_t port, uint32_t ephemeralLow, uint32_t ephemeralHigh) {
+int Probe::Check(const Address& address, uint16_t port, uint32_t ephemeralLow, uint32_t ephemeralHigh) {
   // Below 1024 a bind may need privilege, which bind(0) never asks for.
   if (unsupported_ || port < 1024 || port < ephemeralLow || port > ephemeralHigh) return kCannot;
-  int& fd = Slot(address, type);
-  if (fd < 0 && (fd = Open(address, type)) < 0) return kCannot;
+  int& fd = Slot(address);
+  if (fd < 0 && (fd = Open(address)) < 0) return kCannot;
   const uint32_t range = static_cast<uint32_t>(port) << 16 | port;
   if (setsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &range, sizeof range) != 0) {
-    if (errno == ENOPROTOOPT) unsupported_ = true;
+    unsupported_ = true;  // ENOPROTOOPT before Linux 6.3; a sandbox may say EINVAL or EPERM
     close(fd);
     fd = -1;
     return kCannot;
@@ -79,7 +75,7 @@ int Probe::Check(const Address& address, int type, uint16_t port, uint32_t ephem
   sockaddr_storage bound;
   socklen_t length = sizeof bound;
   const bool named = getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length) == 0;
-  if (!Unbind(&fd, type)) return kCannot;
+  if (!Unbind(&fd)) return kCannot;
   // Another port: ip_local_port_range changed since the batch read it, and
   // the kernel ignored a range outside its own.
   return named && PortOf(bound) == port ? 0 : kCannot;

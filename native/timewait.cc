@@ -65,7 +65,7 @@ BatchResult RunTimeWait(const BatchRequest& request) {
   std::vector<uint8_t> taken(65536, 0);
   const auto excluded = [&](uint32_t port) {
     const auto& bitmap = request.exclude;
-    return taken[port] || (!bitmap.empty() && ((bitmap[port >> 3] >> (port & 7)) & 1));
+    return taken[port] || PortInFlight(port) || (!bitmap.empty() && ((bitmap[port >> 3] >> (port & 7)) & 1));
   };
   const char* syscall = nullptr;
   if (request.rangeFrom == 0) {

@@ -133,10 +133,11 @@ function toReservation(outcome: BatchOutcome, planned: Plan): Reservation {
 
 /**
  * Returns `count` distinct ports, each of which could be bound when checked.
- * The native backend checks ports of the kernel's ephemeral range with one
- * socket per protocol (native/probe.h: a bind steered to each port, then let
- * go), others with a socket per port held until the batch is complete; no
- * port appears twice, and every socket is closed before it returns (the
+ * The native backend checks TCP ports of the kernel's ephemeral range with
+ * one socket (native/probe.h: a bind steered to each port, then let go),
+ * others with a socket per port held until the batch is complete; no port
+ * appears twice, calls running at the same time in this process get
+ * different ports, and every socket is closed before it returns (the
  * probe's when the event loop next turns). For ports held until you release
  * them, use {@link reserve}. With the native
  * backend, processes that allocate at the same time get disjoint ports and
@@ -169,7 +170,7 @@ let probeOpen = false;
 let single: Plan | undefined;
 
 /**
- * Synchronous batches check ports with one socket per protocol (native/probe.h)
+ * Synchronous batches check TCP ports with one socket (native/probe.h)
  * instead of one per port; it stays open while the thread runs on (a loop of
  * calls opens it once) and closes when the event loop next turns.
  */

@@ -43,12 +43,12 @@ export function lock(port: number, reserve: boolean): void {
   }
 }
 
-/** Marks a port as picked by a call that has not delivered it yet; claims nest. */
 /** Every port locked or claimed now. */
 export function takenPorts(): Iterable<number> {
   return [...young, ...old, ...reserved, ...claimed.keys()];
 }
 
+/** Marks a port as picked by a call that has not delivered it yet; claims nest. */
 export function claim(port: number): void {
   claimed.set(port, (claimed.get(port) ?? 0) + 1);
 }

@@ -1,9 +1,10 @@
 /**
- * The probe (native/probe.h): allocate checks ports of the kernel's ephemeral
- * range with one socket per protocol, bind(0) steered to one port by
+ * The probe (native/probe.h): allocate checks TCP ports of the kernel's
+ * ephemeral range with one socket, bind(0) steered to one port by
  * IP_LOCAL_PORT_RANGE, instead of a socket per port. What a user can observe:
  * it answers exactly as a real bind does, it needs no fd per port, its socket
- * closes when the event loop turns, and nothing can connect to a probed port.
+ * closes when the event loop turns, nothing can connect to a probed port, and
+ * calls running at the same time never share a port.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -147,6 +148,40 @@ print(json.dumps(counts))
         resolve();
       });
     });
+  });
+});
+
+describe.runIf(native)('calls at the same time in one process (probed ports are not held)', () => {
+  // Each scenario in a child of its own, so coordination starts fresh, as in
+  // the reviewer's reproduction: two allocateAsync at once, a synchronous
+  // allocate while one runs, and a reserve beside an allocate. Bound sockets
+  // made the kernel refuse a port to the second batch; the probe must too.
+  const overlaps = (code: string, env: NodeJS.ProcessEnv = {}) => {
+    const result = spawnSync(process.execPath, ['-e', `
+      const p = require(${dist});
+      const shared = (a, b) => { const s = new Set(a); return b.filter((port) => s.has(port)).length; };
+      (async () => { const rounds = []; for (let r = 0; r < 4; r++) rounds.push(await (${code})(p, shared)); console.log(JSON.stringify(rounds)); })();`],
+    { encoding: 'utf8', env: { ...process.env, ...env } });
+    expect(result.stderr).toBe('');
+    return JSON.parse(result.stdout) as number[];
+  };
+  const twoAsync = (options: string) => `async (p, shared) => { const [a, b] = await Promise.all([p.allocateAsync(3000, ${options}), p.allocateAsync(3000, ${options})]); return shared(a, b); }`;
+
+  it('two allocateAsync(3000) at once share no port, coordinated or not, on one thread or two', () => {
+    for (const threads of ['1', '2']) {
+      expect(overlaps(twoAsync('undefined'), { PORTALLOC_THREADS: threads })).toEqual([0, 0, 0, 0]);
+      expect(overlaps(twoAsync('{ coordinate: false }'), { PORTALLOC_THREADS: threads })).toEqual([0, 0, 0, 0]);
+    }
+  });
+
+  it('a synchronous allocate while an allocateAsync runs shares no port with it', () => {
+    const code = `async (p, shared) => { const a = p.allocateAsync(3000, { coordinate: false }); const b = p.allocate(3000, { coordinate: false }); return shared(await a, b); }`;
+    expect(overlaps(code, { PORTALLOC_THREADS: '1' })).toEqual([0, 0, 0, 0]);
+  });
+
+  it('a reserveAsync beside an allocateAsync holds none of the ports allocate returns', () => {
+    const code = `async (p, shared) => { const [a, hold] = await Promise.all([p.allocateAsync(3000, { coordinate: false }), p.reserveAsync(3000)]); hold.release(); return shared(a, hold.ports); }`;
+    expect(overlaps(code)).toEqual([0, 0, 0, 0]);
   });
 });
 
