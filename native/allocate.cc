@@ -12,9 +12,11 @@ namespace portalloc {
 namespace {
 
 // The ports alone when that is all there is (most calls: one object fewer to
-// build); otherwise WriteResult's object, with the hold and claims it kept.
+// build), the port itself for one; otherwise WriteResult's object, with the
+// hold and claims it kept.
 Napi::Value Deliver(Napi::Env env, BatchResult* result) {
   if (result->error == 0 && !result->exhausted && result->fds.empty() && result->claimFds.empty()) {
+    if (result->ports.size() == 1) return Napi::Number::New(env, result->ports[0]);
     return ToArray(env, result->ports);
   }
   Napi::Object object = WriteResult(env, *result);

@@ -78,10 +78,10 @@ export interface Binding {
 /** The addon as it loads: a batch goes in as packed fields (native/convert.cc). */
 type Packed = [fields: Uint32Array, host: string, exclude: Uint8Array | undefined, ownedBlocks: Uint8Array | undefined];
 type Addon = Omit<Binding, 'allocate' | 'allocateAsync' | 'timeWait' | 'timeWaitAsync'> & {
-  allocate(...request: Packed): BatchOutcome | number[];
-  allocateAsync(...request: Packed): Promise<BatchOutcome | number[]>;
-  timeWait(...request: Packed): BatchOutcome | number[];
-  timeWaitAsync(...request: Packed): Promise<BatchOutcome | number[]>;
+  allocate(...request: Packed): BatchOutcome | number[] | number;
+  allocateAsync(...request: Packed): Promise<BatchOutcome | number[] | number>;
+  timeWait(...request: Packed): BatchOutcome | number[] | number;
+  timeWaitAsync(...request: Packed): Promise<BatchOutcome | number[] | number>;
 };
 
 /**
@@ -108,8 +108,9 @@ function pack(request: BatchRequest): Packed {
 }
 const packed = new Uint32Array(12);
 
-/** A batch's outcome: the addon gives the ports alone when that is all there is. */
-function outcome(result: BatchOutcome | number[]): BatchOutcome {
+/** A batch's outcome: the addon gives the ports alone (one: the port) when that is all there is. */
+function outcome(result: BatchOutcome | number[] | number): BatchOutcome {
+  if (typeof result === 'number') return { ports: [result] };
   return Array.isArray(result) ? { ports: result } : result;
 }
 

@@ -6,7 +6,7 @@
  * See docs/compat.md.
  */
 import { claim, isTaken, unclaim, unclaimLater } from './locks';
-import { checkListen, EADDRNOTAVAIL, isPortNumber, listenError, randomPort, resolveListenHost } from './listen-check';
+import { checkListen, EADDRNOTAVAIL, isPortNumber, listenError, NO_PORTS, randomPort, resolveListenHost } from './listen-check';
 
 export type DetectPortCallback = (err: Error | null, port?: number) => void;
 
@@ -100,7 +100,7 @@ async function findPort(first: number, hostname: string): Promise<number> {
       throw new IPAddressNotAvailableError({ cause: listenError(errno, 'listen', host, port) });
     }
   }
-  return randomPort(host, []); // claimed
+  return randomPort(host, NO_PORTS); // claimed
 }
 
 /**

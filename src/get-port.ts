@@ -7,7 +7,7 @@ import type { ListenOptions } from 'node:net';
 import { backend } from './allocate';
 import { coded } from './errors';
 import { clearLocks, claim, isTaken, lock, unclaim } from './locks';
-import { badPortError, checkListen, isBusy, isPortNumber, listenError, randomPort, resolveListenHost } from './listen-check';
+import { badPortError, checkListen, isBusy, isPortNumber, listenError, NO_PORTS, randomPort, resolveListenHost } from './listen-check';
 
 /** get-port's options: its own and the rest of Node's `ListenOptions`. */
 export type GetPortOptions = {
@@ -116,7 +116,6 @@ function anyPort(reserve: boolean): number {
   lock(port, reserve);
   return port;
 }
-const NO_PORTS: readonly number[] = [];
 
 /** get-port's error for a failed random pick. */
 function randomPortError(error: unknown, host: string): unknown {

@@ -103,6 +103,15 @@ export function badPortError(port: unknown): RangeError {
  * and an async function around it costs a tenth of it); JS: a promise.
  */
 export function randomPort(host: string, exclude: Iterable<number>): number | Promise<number> {
+  if (backend !== 'js' && host === '' && exclude === NO_PORTS) {
+    // The commonest call: one native pick, almost always the answer.
+    const [port] = allocate(1);
+    if (!isTaken(port!)) {
+      claim(port!);
+      return port!;
+    }
+    exclude = [port!];
+  }
   const skip = new Set(exclude);
   if (backend === 'js') return randomListenPort(host, skip);
   for (;;) {
@@ -118,6 +127,9 @@ export function randomPort(host: string, exclude: Iterable<number>): number | Pr
     for (const taken of takenPorts()) skip.add(taken);
   }
 }
+
+/** No ports to exclude: randomPort's fast path. */
+export const NO_PORTS: readonly number[] = Object.freeze([]);
 
 /** randomPort on the JS backend: a Node server on port 0 (a round trip to its worker costs more). */
 async function randomListenPort(host: string, skip: Set<number>): Promise<number> {
