@@ -41,7 +41,9 @@ class BatchWorker : public Napi::AsyncWorker {
   // The batch begins when the call is made (batch.h, BeginBatch), not when a
   // thread of the pool gets to it.
   BatchWorker(Napi::Env env, BatchRequest request, BatchRunner run, const char* name)
-      : Napi::AsyncWorker(env, name), request_(std::move(request)), run_(run), deferred_(env), ticket_(BeginBatch()) {}
+      : Napi::AsyncWorker(env, name), request_(std::move(request)), run_(run), deferred_(env), ticket_(BeginBatch()) {
+    request_.ticket = ticket_;
+  }
   // Sockets a batch kept but never delivered (the environment went away first).
   ~BatchWorker() override {
     CloseAll(&result_.fds);
@@ -80,10 +82,10 @@ class BatchWorker : public Napi::AsyncWorker {
 };
 
 // A batch on this thread, between BeginBatch and EndBatch.
-BatchResult RunTracked(BatchRunner run, const BatchRequest& request) {
-  const uint64_t ticket = BeginBatch();
-  BatchResult result = run(request);
-  EndBatch(ticket, result);
+BatchResult RunTracked(BatchRunner run, BatchRequest* request) {
+  request->ticket = BeginBatch();
+  BatchResult result = run(*request);
+  EndBatch(request->ticket, result);
   return result;
 }
 
@@ -92,7 +94,7 @@ BatchResult RunTracked(BatchRunner run, const BatchRequest& request) {
 Napi::Value RunSync(const Napi::CallbackInfo& info, BatchRunner run) {
   BatchRequest request;
   if (!ReadRequest(info, &request, true)) return info.Env().Undefined();
-  BatchResult result = RunTracked(run, request);
+  BatchResult result = RunTracked(run, &request);
   return Deliver(info.Env(), &result);
 }
 
@@ -111,7 +113,7 @@ Napi::Value Allocate(const Napi::CallbackInfo& info) {
   // This thread's probe: a synchronous allocate opens no socket of its own (probe.h).
   auto* registry = info.Env().GetInstanceData<Registry>();
   if (registry != nullptr) request.probe = &registry->probe;
-  BatchResult result = RunTracked(RunBatch, request);
+  BatchResult result = RunTracked(RunBatch, &request);
   return Deliver(info.Env(), &result);
 }
 

@@ -10,8 +10,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <deque>
-#include <mutex>
 #include <cstdlib>
 #include <cstring>
 
@@ -197,43 +195,46 @@ uint32_t RandomPreferredPort(uint32_t low, uint32_t high) {
 }
 
 // Whether a batch checks its ports with the probe (probe.h): allocate of TCP
-// ports. PORTALLOC_PROBE=0 turns it off, a socket per port as on kernels
-// without IP_LOCAL_PORT_RANGE (read per batch: a test or a user may set it at
-// any time).
+// ports, unless PORTALLOC_PROBE=0 (read on the JavaScript thread: probeOff).
 bool Probing(const BatchRequest& request) {
-  if (request.hold || request.protocol != kTcp) return false;
-  const char* value = std::getenv("PORTALLOC_PROBE");
-  return value == nullptr || std::strcmp(value, "0") != 0;
+  return !request.hold && request.protocol == kTcp && !request.probeOff;
 }
 
-// Ports that probing batches of this process are checking or have found and
-// not yet returned, whatever their thread or environment: a probed port is not
-// held, so without this two batches at once (allocateAsync twice, say) could
-// both find it, where bound sockets made the kernel refuse the second. Each
-// batch takes a port's bit before it checks the port and gives its bits back
-// when it ends. (Process-wide on purpose: the kernel's ports are.)
+// The ports of this process's batches, process-wide (the kernel's ports are):
+// - inFlight: a bit per port that a probing batch is checking now, taken
+//   before it checks, so two batches never check (and return) one port;
+// - pinnedAt: for each port an allocate returned, when its batch ended
+//   (kPinned until then). A batch that began before that keeps off the port:
+//   bound sockets held until a batch was complete gave this promise, the
+//   kernel refusing them to the batches running meanwhile. A batch that
+//   begins later may have it (coordination remembers it in JavaScript).
 uint8_t inFlight[65536 / 8];
+uint64_t pinnedAt[65536];
+std::atomic<uint64_t> batchClock{0};
+constexpr uint64_t kPinned = UINT64_MAX;
 
-void ReleaseBits(const std::vector<int>& ports) {
-  for (int port : ports) {
-    __atomic_fetch_and(&inFlight[port >> 3], static_cast<uint8_t>(~(1u << (port & 7))), __ATOMIC_ACQ_REL);
-  }
+bool InFlightNow(uint32_t port) {
+  return (__atomic_load_n(&inFlight[port >> 3], __ATOMIC_ACQUIRE) >> (port & 7)) & 1;
 }
 
-// Batches running now (their tickets) and the pinned ports of batches that
-// have ended, to let go once no batch that ran beside them is left (batch.h).
-struct Tracker {
-  std::mutex mutex;
-  uint64_t clock = 0;
-  std::vector<uint64_t> running;  // (a handful at most: one per call in flight)
-  std::deque<std::pair<uint64_t, std::vector<int>>> pinned;  // (when it ended, ports)
-};
-Tracker& Batches() {
-  static Tracker* tracker = new Tracker();  // never destroyed: worker threads may end batches at exit
-  return *tracker;
+// Returned by a batch that ended after `ticket` began (or has not ended yet).
+bool PinnedSince(uint32_t port, uint64_t ticket) {
+  return __atomic_load_n(&pinnedAt[port], __ATOMIC_ACQUIRE) > ticket;
 }
 
-// The bits one batch took, given back when it ends (but those it kept).
+// Pins the ports a batch returns until EndBatch dates them; *before keeps
+// what they were, for a split batch that gives them up after all.
+void Pin(const std::vector<int>& ports, std::vector<uint64_t>* before) {
+  before->resize(ports.size());
+  for (size_t i = 0; i < ports.size(); ++i) (*before)[i] = __atomic_exchange_n(&pinnedAt[ports[i]], kPinned, __ATOMIC_ACQ_REL);
+}
+
+void Unpin(const std::vector<int>& ports, const std::vector<uint64_t>& before) {
+  for (size_t i = 0; i < ports.size() && i < before.size(); ++i) __atomic_store_n(&pinnedAt[ports[i]], before[i], __ATOMIC_RELEASE);
+}
+
+// The inFlight bits one batch took, given back when it ends (by then the
+// ports it returns are pinned).
 class InFlight {
  public:
   InFlight() = default;
@@ -249,16 +250,7 @@ class InFlight {
     taken_.push_back(static_cast<uint16_t>(port));
     return true;
   }
-  // Whether a probing batch has the port now: a batch that binds sockets
-  // must keep off it too (it is not held, so the kernel would not refuse).
-  static bool Busy(uint32_t port) {
-    return (__atomic_load_n(&inFlight[port >> 3], __ATOMIC_ACQUIRE) >> (port & 7)) & 1;
-  }
-  // The port was found: its bit stays set when the batch ends (pinned).
-  void Keep(uint32_t port) {
-    if (!taken_.empty() && taken_.back() == port) taken_.pop_back();
-  }
-  // Gives one port back early (not wanted after all).
+  // Gives the port just taken back (not wanted after all).
   void Release(uint32_t port) {
     if (!taken_.empty() && taken_.back() == port) {
       taken_.pop_back();
@@ -286,7 +278,11 @@ uint32_t Across(uint32_t start, uint32_t low, uint32_t high) {
 class Batch {
  public:
   explicit Batch(const BatchRequest& request)
-      : request_(request), address_(request.address), claims_(request.coordination), held_(request.heldBitmap) {}
+      : request_(request),
+        address_(request.address),
+        claims_(request.coordination),
+        held_(request.heldBitmap),
+        ticket_(request.ticket != 0 ? request.ticket : batchClock.load(std::memory_order_acquire)) {}
   ~Batch() {
     CloseAll(&primary_);
     CloseAll(&udp_);
@@ -323,9 +319,12 @@ class Batch {
   void MarkHeld(uint32_t port) {
     if (held_ != nullptr) __atomic_fetch_or(&held_[port >> 3], static_cast<uint8_t>(1u << (port & 7)), __ATOMIC_RELAXED);
   }
+  // Whether another batch of this process is checking the port now, or
+  // returned it and ended after this one began (see pinnedAt).
+  bool Blocked(uint32_t port) const { return InFlightNow(port) || PinnedSince(port, ticket_); }
   // The next port of the scan not excluded, held, claimed by another process
-  // or (probing) in flight in another batch of this process; false when the
-  // scan has passed every port.
+  // or blocked by another batch of this process; false when the scan has
+  // passed every port. A probing batch takes the port's inFlight bit.
   bool NextCandidate(uint32_t* port) {
     for (;;) {
       if (remaining_ == 0 && step_ == 2) StartScan(request_.ephemeralLow, request_.ephemeralHigh, next_);
@@ -333,8 +332,15 @@ class Batch {
       const uint32_t candidate = next_;
       next_ = next_ + step_ > high_ ? low_ : next_ + step_;
       --remaining_;
-      if (Excluded(candidate) || Held(candidate)) continue;
-      if (probe_ != nullptr ? !inFlight_.Take(candidate) : InFlight::Busy(candidate)) continue;
+      if (Excluded(candidate) || Held(candidate) || Blocked(candidate)) continue;
+      if (probe_ != nullptr) {
+        if (!inFlight_.Take(candidate)) continue;
+        // (a batch that found it pins it before it gives the bit back)
+        if (PinnedSince(candidate, ticket_)) {
+          inFlight_.Release(candidate);
+          continue;
+        }
+      }
       if (!Admitted(candidate)) {
         if (probe_ != nullptr) inFlight_.Release(candidate);
         continue;
@@ -386,7 +392,6 @@ class Batch {
   }
   BatchResult& Fail(int error, const char* syscall, uint32_t port) {
     Stop();
-    if (probe_ != nullptr) ReleaseBits(result_.ports);  // (the ports it kept go unreturned)
     result_.error = error;
     result_.syscall = syscall;
     result_.errorPort = port;
@@ -395,7 +400,6 @@ class Batch {
   }
   BatchResult& Exhausted() {
     Stop();
-    if (probe_ != nullptr) ReleaseBits(result_.ports);
     result_.exhausted = true;
     return result_;  // ports found so far stay in result_ to report the count
   }
@@ -416,6 +420,7 @@ class Batch {
   std::vector<uint8_t> ownHeld_;
   bool kernel_ = true;
   uint32_t low_ = 0, high_ = 0, next_ = 0, remaining_ = 0, step_ = 1;
+  const uint64_t ticket_;  // when it began (BeginBatch); 0 in the request: now
 };
 
 BatchResult Batch::Run() {
@@ -446,7 +451,6 @@ BatchResult Batch::Run() {
         if (state == 0) {
           if (!Count()) break;
           result_.ports.push_back(static_cast<int>(candidate));
-          inFlight_.Keep(candidate);
           MarkHeld(candidate);
           continue;
         }
@@ -479,7 +483,7 @@ BatchResult Batch::Run() {
       } else if (request_.coordination.enabled) {
         StartParityScan(request_.scanStart != 0 ? request_.scanStart : static_cast<uint32_t>(port) + 2);
       }
-      if (Excluded(static_cast<uint32_t>(port)) || InFlight::Busy(static_cast<uint32_t>(port)) ||
+      if (Excluded(static_cast<uint32_t>(port)) || Blocked(static_cast<uint32_t>(port)) ||
           !Admitted(static_cast<uint32_t>(port))) {
         rejects_.push_back(fd);  // held, so the kernel does not offer it again
         continue;
@@ -492,6 +496,12 @@ BatchResult Batch::Run() {
         if (IsBusy(error)) continue;
         return Fail(error, "bind", static_cast<uint32_t>(port));
       }
+    }
+    // Checked before the bind, but a probing batch may have found it since:
+    // it was free then (a probe lets its port go at once). Its bit or pin says so.
+    if (probe_ == nullptr && Blocked(static_cast<uint32_t>(port))) {
+      rejects_.push_back(fd);
+      continue;
     }
     if (both) {
       int udp = Take(&spareUdp_, SOCK_DGRAM);
@@ -515,10 +525,14 @@ BatchResult Batch::Run() {
     }
     primary_.push_back(fd);
     result_.ports.push_back(static_cast<int>(port));
-    if (probe_ != nullptr) inFlight_.Keep(static_cast<uint32_t>(port));
     MarkHeld(static_cast<uint32_t>(port));
   }
-  result_.pinned = probe_ != nullptr;
+  // allocate: the ports stay off-limits to the batches running meanwhile,
+  // before the sockets close (batch.h, EndBatch).
+  if (!request_.hold) {
+    Pin(result_.ports, &result_.pinnedBefore);
+    result_.pinned = true;
+  }
 
   if (request_.hold) {
     if (request_.shared) {
@@ -612,8 +626,8 @@ bool SplitBatch(const BatchRequest& request, BatchResult* out) {
     CloseAll(&theirs.fds);
     CloseAll(&mine.claimFds);
     CloseAll(&theirs.claimFds);
-    if (mine.pinned) ReleaseBits(mine.ports);
-    if (theirs.pinned) ReleaseBits(theirs.ports);
+    if (mine.pinned) Unpin(mine.ports, mine.pinnedBefore);
+    if (theirs.pinned) Unpin(theirs.ports, theirs.pinnedBefore);
     return false;
   }
   *out = BatchResult();
@@ -626,43 +640,27 @@ bool SplitBatch(const BatchRequest& request, BatchResult* out) {
   out->claimBlocks.insert(out->claimBlocks.end(), theirs.claimBlocks.begin(), theirs.claimBlocks.end());
   out->claimFds = std::move(mine.claimFds);
   out->claimFds.insert(out->claimFds.end(), theirs.claimFds.begin(), theirs.claimFds.end());
-  out->pinned = mine.pinned || theirs.pinned;  // (both probe or neither)
-  if (!request.hold) CloseAll(&out->fds);  // on two threads too
+  out->pinned = mine.pinned;  // (probing halves pinned their ports; both do or neither)
+  if (!request.hold) {
+    if (!out->pinned) Pin(out->ports, &out->pinnedBefore);  // before the sockets close
+    out->pinned = true;
+    CloseAll(&out->fds);  // on two threads too
+  }
   return true;
 }
 
 }  // namespace
 
-bool PortInFlight(uint32_t port) { return InFlight::Busy(port); }
+bool PortBlocked(uint32_t port, uint64_t ticket) { return InFlightNow(port) || PinnedSince(port, ticket); }
 
-uint64_t BeginBatch() {
-  Tracker& batches = Batches();
-  std::lock_guard<std::mutex> lock(batches.mutex);
-  const uint64_t ticket = ++batches.clock;
-  batches.running.push_back(ticket);
-  return ticket;
-}
+uint64_t BeginBatch() { return batchClock.fetch_add(1, std::memory_order_acq_rel) + 1; }
 
 void EndBatch(uint64_t ticket, const BatchResult& result) {
-  Tracker& batches = Batches();
-  std::lock_guard<std::mutex> lock(batches.mutex);
-  auto& running = batches.running;
-  running.erase(std::remove(running.begin(), running.end(), ticket), running.end());
-  const uint64_t ended = ++batches.clock;
-  // Every batch still running began before this one ended: keep its ports from them.
-  if (result.pinned && result.error == 0 && !result.exhausted) {
-    if (running.empty()) {
-      ReleaseBits(result.ports);
-    } else {
-      batches.pinned.emplace_back(ended, result.ports);
-    }
-  }
-  // Let go of what every batch still running began after.
-  const uint64_t oldest = running.empty() ? UINT64_MAX : *std::min_element(running.begin(), running.end());
-  while (!batches.pinned.empty() && batches.pinned.front().first < oldest) {
-    ReleaseBits(batches.pinned.front().second);
-    batches.pinned.pop_front();
-  }
+  (void)ticket;
+  if (!result.pinned || result.error != 0 || result.exhausted) return;
+  // Dated now: batches that began before keep off these ports, later ones need not.
+  const uint64_t ended = batchClock.fetch_add(1, std::memory_order_acq_rel) + 1;
+  for (int port : result.ports) __atomic_store_n(&pinnedAt[port], ended, __ATOMIC_RELEASE);
 }
 
 BatchResult RunBatch(const BatchRequest& request) {

@@ -76,6 +76,8 @@ struct BatchRequest {
   Probe* probe = nullptr;
   bool shared = false;           // SO_REUSEADDR on each held socket, after bind
   Coordination coordination;     // skip blocks other processes claim (claims.h)
+  uint64_t ticket = 0;           // BeginBatch's, set by the caller
+  bool probeOff = false;         // PORTALLOC_PROBE=0 (read on the JavaScript thread)
 };
 
 struct BatchResult {
@@ -88,22 +90,24 @@ struct BatchResult {
   bool exhausted = false;         // no more free ports where the batch looked
   std::vector<int> claimBlocks;   // blocks the batch claimed, and their sockets
   std::vector<int> claimFds;
-  // A probing batch's ports: not held by a socket, so kept off-limits to
-  // the other batches of this process (EndBatch) instead.
+  // allocate's ports: not held once it returns, so kept off-limits to the
+  // other batches of this process (EndBatch) instead; and what they were before.
   bool pinned = false;
+  std::vector<uint64_t> pinnedBefore;
 };
 
-// Every batch runs between BeginBatch(), called on the JavaScript thread when
-// the call is made, and EndBatch(), called there when its result is delivered.
-// The ports a probing batch returns (pinned) stay off-limits to every batch of
-// this process that was running beside it until all of those have ended:
-// bound sockets held until the batch was complete gave the same promise, as
-// the kernel refused them to other batches meanwhile (native/probe.h). Process-wide,
-// thread-safe.
+// Every batch begins with a ticket from BeginBatch(), taken on the JavaScript
+// thread when the call is made (request.ticket), and ends with EndBatch(),
+// called there when its result is delivered. The ports an allocate returns
+// are not held by then, so they stay off-limits to every batch of this
+// process that began before that end (bound sockets held until a batch was
+// complete gave the same promise: the kernel refused them meanwhile); a batch
+// that begins later may have them. Process-wide and lock-free.
 uint64_t BeginBatch();
-// Whether a probing batch of this process has `port` now (checking or pinned).
-bool PortInFlight(uint32_t port);
 void EndBatch(uint64_t ticket, const BatchResult& result);
+// Whether `port` is being checked by a batch of this process now, or was
+// returned by one that ended after `ticket` began.
+bool PortBlocked(uint32_t port, uint64_t ticket);
 
 // Runs a whole batch. On any failure every socket it opened is closed again.
 // A large batch of kernel-chosen ports may be shared by two threads when a

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "claims.h"
@@ -32,6 +34,8 @@ bool ReadRequest(const Napi::CallbackInfo& info, BatchRequest* request, bool bor
   request->kernelBudget = field[kKernelBudget];
   request->threads = field[kThreads];
   request->hold = (field[kFlags] & kHold) != 0;
+  const char* probe = std::getenv("PORTALLOC_PROBE");  // (here, on the JavaScript thread: never beside a setenv)
+  request->probeOff = probe != nullptr && std::strcmp(probe, "0") == 0;
   request->shared = (field[kFlags] & kShared) != 0;
   if (request->protocol < kTcp || request->protocol > kBoth || request->rangeFrom > request->rangeTo || request->rangeTo > 65535 ||
       request->ephemeralLow == 0 || request->ephemeralLow > request->ephemeralHigh || request->ephemeralHigh > 65535) {

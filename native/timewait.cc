@@ -65,7 +65,7 @@ BatchResult RunTimeWait(const BatchRequest& request) {
   std::vector<uint8_t> taken(65536, 0);
   const auto excluded = [&](uint32_t port) {
     const auto& bitmap = request.exclude;
-    return taken[port] || PortInFlight(port) || (!bitmap.empty() && ((bitmap[port >> 3] >> (port & 7)) & 1));
+    return taken[port] || PortBlocked(port, request.ticket) || (!bitmap.empty() && ((bitmap[port >> 3] >> (port & 7)) & 1));
   };
   const char* syscall = nullptr;
   if (request.rangeFrom == 0) {
@@ -109,6 +109,9 @@ BatchResult RunTimeWait(const BatchRequest& request) {
       return result;
     }
     if (reserved == 0) continue;  // busy
+    // A probing allocate may have found it between the check and the bind: its
+    // in-flight bit or pin says so (the port is in TIME_WAIT now, harmlessly).
+    if (PortBlocked(port, request.ticket)) continue;
     taken[port] = 1;
     result.ports.push_back(reserved);
   }
