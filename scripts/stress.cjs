@@ -212,7 +212,9 @@ async function run(ops, seed, id) {
     try {
       state.block = api.reserve(4, { range: [from, from + 3], order: 'ascending' }); // a range with no free port
     } catch (error) {
-      if (error.code !== 'ERR_PORTS_EXHAUSTED' || attempt > 50) throw error;
+      if ((error.code !== 'ERR_PORTS_EXHAUSTED' && error.code !== 'EMFILE') || attempt > 50) throw error;
+      // EMFILE: another thread's batch one fd too large holds every fd for a moment.
+      if (error.code === 'EMFILE') await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
   const table = operations(random, state);
