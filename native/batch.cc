@@ -322,6 +322,7 @@ class Batch {
   // Whether another batch of this process is checking the port now, or
   // returned it and ended after this one began (see pinnedAt).
   bool Blocked(uint32_t port) const { return InFlightNow(port) || PinnedSince(port, ticket_); }
+  bool BlockedSinceCheck(uint32_t port) const { return probe_ == nullptr ? Blocked(port) : PinnedSince(port, ticket_); }
   // The next port of the scan not excluded, held, claimed by another process
   // or blocked by another batch of this process; false when the scan has
   // passed every port. A probing batch takes the port's inFlight bit.
@@ -448,6 +449,9 @@ BatchResult Batch::Run() {
       if (!NextCandidate(&candidate)) return Exhausted();
       if (probe_ != nullptr) {
         const int state = Probed(candidate);
+        // Free, but a batch that binds sockets may have found it, pinned it
+        // and closed its socket since this one took the bit.
+        if (state == 0 && PinnedSince(candidate, ticket_)) continue;
         if (state == 0) {
           if (!Count()) break;
           result_.ports.push_back(static_cast<int>(candidate));
@@ -497,9 +501,10 @@ BatchResult Batch::Run() {
         return Fail(error, "bind", static_cast<uint32_t>(port));
       }
     }
-    // Checked before the bind, but a probing batch may have found it since:
-    // it was free then (a probe lets its port go at once). Its bit or pin says so.
-    if (probe_ == nullptr && Blocked(static_cast<uint32_t>(port))) {
+    // Checked before the bind, but another batch may have found it since and
+    // let it go (a probe at once, a batch of sockets when it ended): its bit
+    // (not ours to read when probing: this batch holds it) or its pin says so.
+    if (BlockedSinceCheck(static_cast<uint32_t>(port))) {
       rejects_.push_back(fd);
       continue;
     }
@@ -516,6 +521,11 @@ BatchResult Batch::Run() {
         rejects_.push_back(fd);
         if (IsBusy(error)) continue;
         return Fail(error, "bind", static_cast<uint32_t>(port));
+      }
+      if (BlockedSinceCheck(static_cast<uint32_t>(port))) {  // (a UDP allocate may have let it go meanwhile)
+        rejects_.push_back(fd);
+        rejects_.push_back(udp);
+        continue;
       }
       udp_.push_back(udp);
     }
@@ -651,7 +661,10 @@ bool SplitBatch(const BatchRequest& request, BatchResult* out) {
 
 }  // namespace
 
-bool PortBlocked(uint32_t port, uint64_t ticket) { return InFlightNow(port) || PinnedSince(port, ticket); }
+bool PortBlocked(uint32_t port, uint64_t ticket) {
+  // (0: a caller that took no ticket, as if it began now)
+  return InFlightNow(port) || PinnedSince(port, ticket != 0 ? ticket : batchClock.load(std::memory_order_acquire));
+}
 
 uint64_t BeginBatch() { return batchClock.fetch_add(1, std::memory_order_acq_rel) + 1; }
 
