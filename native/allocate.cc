@@ -41,8 +41,8 @@ class BatchWorker : public Napi::AsyncWorker {
   // The batch begins when the call is made (batch.h, BeginBatch), not when a
   // thread of the pool gets to it.
   BatchWorker(Napi::Env env, BatchRequest request, BatchRunner run, const char* name)
-      : Napi::AsyncWorker(env, name), request_(std::move(request)), run_(run), deferred_(env), ticket_(BeginBatch()) {
-    request_.ticket = ticket_;
+      : Napi::AsyncWorker(env, name), request_(std::move(request)), run_(run), deferred_(env) {
+    request_.ticket = BeginBatch();
   }
   // Sockets a batch kept but never delivered (the environment went away first).
   ~BatchWorker() override {
@@ -70,14 +70,13 @@ class BatchWorker : public Napi::AsyncWorker {
   void End() {
     if (ended_) return;
     ended_ = true;
-    EndBatch(ticket_, result_);
+    EndBatch(result_);
   }
 
   BatchRequest request_;
   BatchRunner run_;
   BatchResult result_;
   Napi::Promise::Deferred deferred_;
-  uint64_t ticket_;
   bool ended_ = false;
 };
 
@@ -85,7 +84,7 @@ class BatchWorker : public Napi::AsyncWorker {
 BatchResult RunTracked(BatchRunner run, BatchRequest* request) {
   request->ticket = BeginBatch();
   BatchResult result = run(*request);
-  EndBatch(request->ticket, result);
+  EndBatch(result);
   return result;
 }
 

@@ -334,14 +334,8 @@ class Batch {
       next_ = next_ + step_ > high_ ? low_ : next_ + step_;
       --remaining_;
       if (Excluded(candidate) || Held(candidate) || Blocked(candidate)) continue;
-      if (probe_ != nullptr) {
-        if (!inFlight_.Take(candidate)) continue;
-        // (a batch that found it pins it before it gives the bit back)
-        if (PinnedSince(candidate, ticket_)) {
-          inFlight_.Release(candidate);
-          continue;
-        }
-      }
+      // (A pin set after this check shows after the probe: see Run.)
+      if (probe_ != nullptr && !inFlight_.Take(candidate)) continue;
       if (!Admitted(candidate)) {
         if (probe_ != nullptr) inFlight_.Release(candidate);
         continue;
@@ -449,8 +443,9 @@ BatchResult Batch::Run() {
       if (!NextCandidate(&candidate)) return Exhausted();
       if (probe_ != nullptr) {
         const int state = Probed(candidate);
-        // Free, but a batch that binds sockets may have found it, pinned it
-        // and closed its socket since this one took the bit.
+        // Free, but another batch may have found it, pinned it and let it
+        // go since this one checked the pin (a batch pins before it gives
+        // back its bits or closes its sockets).
         if (state == 0 && PinnedSince(candidate, ticket_)) continue;
         if (state == 0) {
           if (!Count()) break;
@@ -562,12 +557,7 @@ BatchResult Batch::Run() {
 
 BatchResult RunWhole(const BatchRequest& request) {
   Batch batch(request);
-  BatchResult result = batch.Run();
-  if (result.exhausted || result.error != 0) {
-    // Nothing stays held after a failure; the count found is kept for the message.
-    result.fds.clear();
-  }
-  return result;
+  return batch.Run();  // (a failure returns no fds: they stay in the batch, closed with it)
 }
 
 struct Half {
@@ -668,8 +658,7 @@ bool PortBlocked(uint32_t port, uint64_t ticket) {
 
 uint64_t BeginBatch() { return batchClock.fetch_add(1, std::memory_order_acq_rel) + 1; }
 
-void EndBatch(uint64_t ticket, const BatchResult& result) {
-  (void)ticket;
+void EndBatch(const BatchResult& result) {
   if (!result.pinned || result.error != 0 || result.exhausted) return;
   // Dated now: batches that began before keep off these ports, later ones need not.
   const uint64_t ended = batchClock.fetch_add(1, std::memory_order_acq_rel) + 1;

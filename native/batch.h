@@ -104,7 +104,7 @@ struct BatchResult {
 // complete gave the same promise: the kernel refused them meanwhile); a batch
 // that begins later may have them. Process-wide and lock-free.
 uint64_t BeginBatch();
-void EndBatch(uint64_t ticket, const BatchResult& result);
+void EndBatch(const BatchResult& result);
 // Whether `port` is being checked by a batch of this process now, or was
 // returned by one that ended after `ticket` began.
 bool PortBlocked(uint32_t port, uint64_t ticket);

@@ -103,26 +103,19 @@ export function badPortError(port: unknown): RangeError {
  * and an async function around it costs a tenth of it); JS: a promise.
  */
 export function randomPort(host: string, exclude: Iterable<number>): number | Promise<number> {
-  if (backend !== 'js' && host === '' && exclude === NO_PORTS) {
-    // The commonest call: one native pick, almost always the answer.
-    const [port] = allocate(1);
-    if (!isTaken(port!)) {
-      claim(port!);
-      return port!;
-    }
-    exclude = [port!];
-  }
-  const skip = new Set(exclude);
-  if (backend === 'js') return randomListenPort(host, skip);
+  if (backend === 'js') return randomListenPort(host, new Set(exclude));
+  // (No Set for the commonest call, NO_PORTS: one native pick is almost always the answer.)
+  let skip = exclude === NO_PORTS ? undefined : new Set(exclude);
   for (;;) {
-    // The core's bind(0): one native call.
-    const [port] = host === '' && skip.size === 0 ? allocate(1) : allocate(1, { ...(host === '' ? {} : { host }), ...(skip.size === 0 ? {} : { exclude: skip }) });
+    // The core's pick: one native call.
+    const [port] = host === '' && !skip?.size ? allocate(1) : allocate(1, { ...(host === '' ? {} : { host }), ...(skip?.size ? { exclude: skip } : {}) });
     if (!isTaken(port!)) {
       claim(port!);
       return port!;
     }
     // The scan came round to ports this process locked (its coordination forgets
     // past 4,096 ports; locks last 15-30 s): skip all of them at once, not one a call.
+    skip ??= new Set();
     skip.add(port!);
     for (const taken of takenPorts()) skip.add(taken);
   }

@@ -155,10 +155,16 @@ export function checkExclude(exclude: unknown): Uint8Array | undefined {
  * An IP literal for the backend: '' for the default (every address), the
  * address itself, or the first address a name resolves to.
  */
-export function resolveHost(host: unknown, binding: Binding): string {
-  if (host === undefined) return '';
+/** options.host, when given: a non-empty string. */
+export function checkHost(host: unknown): asserts host is string | undefined {
+  if (host === undefined) return;
   if (typeof host !== 'string') throw typeError('options.host', 'a string (an IP address or a host name)', host);
   if (host === '') throw rangeError('options.host', 'an IP address or a host name', host);
+}
+
+export function resolveHost(host: unknown, binding: Binding): string {
+  checkHost(host);
+  if (host === undefined) return '';
   if (net.isIP(host) !== 0) return host;
   const found = binding.lookup(host);
   if ('addresses' in found && found.addresses.length > 0) return found.addresses[0]!;

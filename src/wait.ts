@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { rangeError, typeError, type PortallocError } from './errors';
 import { checkListen, isBusy, listenError, resolveListenHost } from './listen-check';
-import { checkKeys, checkPort } from './options';
+import { checkHost, checkKeys, checkPort } from './options';
 
 /** How {@link waitForPort} and {@link waitUntilFree} poll. */
 export interface WaitOptions {
@@ -25,8 +25,7 @@ const WAIT_KEYS = new Set(['host', 'timeout', 'interval']);
 function checkWaitOptions(port: unknown, options: unknown): { port: number; host?: string; timeout: number; interval: number } {
   const checked = checkPort('port', port, 1);
   const { host, timeout = 10_000, interval = 100 } = checkKeys(options, WAIT_KEYS) as WaitOptions;
-  if (host !== undefined && typeof host !== 'string') throw typeError('options.host', 'a string (an IP address or a host name)', host);
-  if (host === '') throw rangeError('options.host', 'an IP address or a host name', host);
+  checkHost(host);
   if (typeof timeout !== 'number') throw typeError('options.timeout', 'a number of milliseconds (>= 0, or Infinity)', timeout);
   if (Number.isNaN(timeout) || timeout < 0) throw rangeError('options.timeout', 'a number of milliseconds (>= 0, or Infinity)', timeout);
   if (typeof interval !== 'number') throw typeError('options.interval', 'a number of milliseconds (> 0)', interval);
