@@ -5,6 +5,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "batch.h"
+
 namespace portalloc {
 namespace {
 
@@ -43,8 +45,7 @@ Napi::Value SocketPorts(const Napi::CallbackInfo& info) {
               (type == SOCK_STREAM || type == SOCK_DGRAM);
     close(fd);
     if (!ok) continue;
-    int port = address.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port)
-                                             : ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+    const int port = PortOf(address);
     Napi::Object entry = Napi::Object::New(env);
     entry.Set("fd", remote);
     entry.Set("port", port);
