@@ -1,28 +1,33 @@
 {
+  "variables": {
+    "portalloc_defines": [
+      "NAPI_VERSION=8",
+      "NAPI_DISABLE_CPP_EXCEPTIONS",
+      "NODE_ADDON_API_DISABLE_DEPRECATED",
+      "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
+    ],
+    "portalloc_cflags": ["-std=c++17", "-fvisibility=hidden", "-fno-exceptions", "-O2", "-Wall", "-Wextra"]
+  },
   "targets": [
     {
       "target_name": "portalloc",
       "sources": [
         "native/addon.cc",
+        "native/api.cc",
         "native/batch.cc",
-        "native/probe.cc",
-        "native/hold.cc",
-        "native/convert.cc",
-        "native/allocate.cc",
+        "native/split.cc",
+        "native/candidates.cc",
+        "native/ledger.cc",
         "native/claims.cc",
+        "native/probe.cc",
         "native/timewait.cc",
-        "native/inspect.cc",
         "native/check.cc",
-        "native/floor.cc"
+        "native/sockets.cc",
+        "native/inspect.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": [
-        "NAPI_VERSION=8",
-        "NAPI_DISABLE_CPP_EXCEPTIONS",
-        "NODE_ADDON_API_DISABLE_DEPRECATED",
-        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
-      ],
-      "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-fno-exceptions", "-O2", "-Wall", "-Wextra"],
+      "defines": ["<@(portalloc_defines)"],
+      "cflags_cc": ["<@(portalloc_cflags)"],
       "cflags_cc!": ["-fno-rtti"],
       "xcode_settings": {
         "GCC_SYMBOLS_PRIVATE_EXTERN": "YES",

@@ -15,7 +15,7 @@ export const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..'
 /** portalloc as published: the built CommonJS entry in dist/. */
 export const portalloc = require(path.join(root, 'dist/index.js'));
 /** The addon itself, for the benchmark-only floor (`benchFloor`). */
-export const addon = portalloc.backend === 'native' ? require('node-gyp-build')(root) : undefined;
+export const addon = portalloc.backend === 'native' ? require('./floor/index.cjs') : undefined;
 
 /** Open file descriptors of this process, the allocate probe (native/probe.h) closed first. */
 export function openFds() {

@@ -1,31 +1,29 @@
-// Registers the native functions; each lives in the file of its concern.
+// Registers the native functions; each lives in the file of its concern
+// (api.cc for every N-API entry point, inspect.cc for pidfd).
 #include <napi.h>
 
-#include "allocate.h"
-#include "check.h"
-#include "floor.h"
-#include "timewait.h"
-#include "hold.h"
+#include "api.h"
 #include "inspect.h"
 
 namespace portalloc {
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  env.SetInstanceData<Registry>(new Registry());
-  exports.Set("allocate", Napi::Function::New(env, Allocate, "allocate"));
-  exports.Set("closeProbe", Napi::Function::New(env, CloseProbe, "closeProbe"));
-  exports.Set("allocateAsync", Napi::Function::New(env, AllocateAsync, "allocateAsync"));
-  exports.Set("release", Napi::Function::New(env, Release, "release"));
-  exports.Set("share", Napi::Function::New(env, Share, "share"));
-  Napi::Value (*checkFree)(const Napi::CallbackInfo&) = CheckFree;  // (batch.h has the C++ one)
-  exports.Set("checkFree", Napi::Function::New(env, checkFree, "checkFree"));
-  exports.Set("lookup", Napi::Function::New(env, Lookup, "lookup"));
-  exports.Set("timeWait", Napi::Function::New(env, TimeWait, "timeWait"));
-  exports.Set("timeWaitAsync", Napi::Function::New(env, TimeWaitAsync, "timeWaitAsync"));
-  exports.Set("socketPorts", Napi::Function::New(env, SocketPorts, "socketPorts"));
-  exports.Set("checkListen", Napi::Function::New(env, CheckListen, "checkListen"));
-  RegisterBenchFloor(env, exports);  // benchmark only (bench/)
+  using namespace api;
+  SetUp(env);
+  const struct {
+    const char* name;
+    Napi::Value (*function)(const Napi::CallbackInfo&);
+  } functions[] = {
+      {"allocate", Allocate},         {"allocateAsync", AllocateAsync}, {"release", Release},
+      {"detach", Detach},             {"share", Share},                 {"closeProbe", CloseProbe},
+      {"checkFree", CheckFree},       {"checkListen", CheckListen},     {"tryPort", TryPort},
+      {"lend", Lend},                 {"lendClock", LendClock},         {"dropPort", DropPort},           {"expireClaims", ExpireClaims},
+      {"releaseClaims", ReleaseClaims}, {"claimCount", ClaimCount},     {"lookup", Lookup},
+      {"socketPorts", SocketPorts},
+  };
+  for (const auto& entry : functions) exports.Set(entry.name, Napi::Function::New(env, entry.function, entry.name));
+  exports.Set("fields", Fields(env));
   return exports;
 }
 

@@ -1,127 +1,135 @@
-// The kernel work: socket(), bind(), getsockname(), close(), in batches.
-// Pure C++ with no N-API, so a batch can run on a worker thread (allocateAsync).
+// A batch: `count` distinct ports checked (and, for a reservation, bound and
+// held) in one call. Pure C++ with no N-API, so a batch can run on a worker
+// thread (allocateAsync). The order of operations for each port is written
+// down in docs/internals.md; in short:
+//   candidate -> excluded? -> ledger Acquire -> cross-process claim -> check
+//   (probe, a socket, or TIME_WAIT) -> kept in flight
+// and, once the batch has all its ports, every kept port is given or held in
+// the ledger at once; a batch that fails drops every port it acquired.
 #pragma once
-
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <atomic>
 #include <cstdint>
 #include <vector>
 
-#include "claims.h"
+#include "sockets.h"
 
 namespace portalloc {
 
 class Probe;  // probe.h
 
-enum Protocol : int { kTcp = 1, kUdp = 2, kBoth = 3 };
+// A bitmap of 65,536 bits from JavaScript: borrowed for a call that runs on
+// the JS thread (the typed array outlives it), copied for one that runs on another.
+struct Bits {
+  const uint8_t* data = nullptr;
+  std::vector<uint8_t> copy;
 
-// Where ports are bound. The default is one dual-stack socket on [::] with
-// IPV6_V6ONLY=0: its bind fails when the port is used on any local IPv4 or IPv6
-// address, so one socket answers for every address.
-struct Address {
-  sockaddr_storage storage{};  // the address, port 0
-  socklen_t length = 0;
-  bool dualStack = true;
-  int family() const { return storage.ss_family; }
+  Bits() = default;
+  Bits(const Bits& other) : copy(other.copy) { data = copy.empty() ? other.data : copy.data(); }
+  Bits(Bits&& other) noexcept : data(other.data), copy(std::move(other.copy)) {}
+  Bits& operator=(const Bits&) = delete;
+  Bits& operator=(Bits&&) = delete;
+
+  void Borrow(const uint8_t* bits) { data = bits; }
+  void Copy(const uint8_t* bits, size_t bytes) {
+    copy.assign(bits, bits + bytes);
+    data = copy.data();
+  }
+  bool Has(uint32_t port) const { return data != nullptr && ((data[port >> 3] >> (port & 7)) & 1); }
 };
 
-// Sets *out from an IP literal; "" means every local address (dual stack).
-bool ParseAddress(const char* host, Address* out);
-
-// Sets the port of an IPv4 or IPv6 socket address.
-void SetPort(sockaddr_storage* s, uint16_t port);
-// The port of an IPv4 or IPv6 socket address.
-uint16_t PortOf(const sockaddr_storage& s);
-// The default address where the process has no IPv6: every IPv4 address.
-void FallBackToIpv4(Address* address);
+// How each port of a batch is checked.
+enum class Check : int {
+  kFree,      // free now: the probe, or a socket bound and closed (allocate)
+  kHold,      // bound and held by a socket per port and protocol (reserve)
+  kTimeWait,  // left in TIME_WAIT on loopback (allocate with reserve: 'timewait')
+};
 
 struct BatchRequest {
   uint32_t count = 0;
   Address address;
   int protocol = kTcp;
-  // Explicit ports: every port of [rangeFrom, rangeTo] is tried once, from
-  // `start`, wrapping. rangeFrom == 0: the kernel chooses (bind to port 0).
+  Check check = Check::kFree;
+  // Every port of [rangeFrom, rangeTo] is tried once from `start`, wrapping.
+  // rangeFrom == 0: the kernel's ephemeral range, from `start` (0: at random),
+  // bind(0)'s parity first.
   uint32_t rangeFrom = 0;
   uint32_t rangeTo = 0;
   uint32_t start = 0;
-  // The kernel's ephemeral range (ip_local_port_range). When bind(0) has to
-  // dig into the half of it that connect() uses, or the batch already holds
-  // `kernelBudget` ports, the rest of the batch binds explicit ports of that
-  // range instead: past ~14,000 held ports every bind(0) scans the whole range.
-  uint32_t ephemeralLow = 32768;
+  uint32_t ephemeralLow = 32768;  // ip_local_port_range
   uint32_t ephemeralHigh = 60999;
-  uint32_t kernelBudget = 8192;
-  // Where the scan of the ephemeral range starts once bind(0) is left; 0: just
-  // past the last port bind(0) gave. (The halves of a split batch start apart.)
-  uint32_t scanStart = 0;
-  // A large batch of kernel-chosen ports may run on two threads (SplitBatch
-  // in batch.cc): 0 when a second CPU is free at the time, 2 whenever the
-  // process may use two CPUs, 1 never.
+  // A large batch of the kernel's range may run on two threads (split.cc): 0
+  // when a second CPU is free at the time, 2 whenever the process may use two, 1 never.
   uint32_t threads = 1;
-  // A bitmap of 65,536 bits that the halves of a split batch share: the ports
-  // either half holds, so a scan skips them without a bind. Null: the batch
-  // keeps its own.
-  uint8_t* heldBitmap = nullptr;
-  // Shared by the halves of a split batch: the ports still to find. Each
-  // half takes one per port it finds and stops at 0, so a half whose thread
-  // gets less CPU simply finds fewer. Null: the batch finds `count`.
-  std::atomic<int64_t>* quota = nullptr;
-  Bits exclude;  // a bitmap of 65,536 bits, or empty
-  bool hold = false;             // keep the sockets open and return them
-  // Without hold: checks ports of the ephemeral range with one socket each
-  // for TCP and UDP instead of one per port (probe.h). Null: the batch opens
-  // its own when it looks for more than one port. Used by one thread at a time.
+  Bits exclude;
+  bool shared = false;      // kHold: SO_REUSEADDR on each socket, after bind
+  bool coordinate = false;  // cross-process claims (claims.h)
+  bool probeOff = false;    // PORTALLOC_PROBE=0: a socket per port instead (probe.h)
+  uint64_t windowMs = 20000;  // how long a given port stays out of every path
+  // The probe this thread's synchronous calls share (null: the batch opens its own).
   Probe* probe = nullptr;
-  bool shared = false;           // SO_REUSEADDR on each held socket, after bind
-  Coordination coordination;     // skip blocks other processes claim (claims.h)
-  uint64_t ticket = 0;           // BeginBatch's, set by the caller
-  bool probeOff = false;         // PORTALLOC_PROBE=0 (read on the JavaScript thread)
+  // Set by split.cc: the ports still to find, shared by the two halves.
+  std::atomic<int64_t>* quota = nullptr;
 };
 
 struct BatchResult {
   std::vector<int> ports;
-  // With hold: one socket per port; for kBoth the TCP sockets, then the UDP ones.
-  std::vector<int> fds;
+  std::vector<int> fds;           // kHold: one socket per port; for kBoth TCP, then UDP
   int error = 0;                  // errno of the failed call, 0 otherwise
   const char* syscall = nullptr;  // that call's name
   uint32_t errorPort = 0;         // the port it was called for, if any
-  bool exhausted = false;         // no more free ports where the batch looked
-  std::vector<int> claimBlocks;   // blocks the batch claimed, and their sockets
-  std::vector<int> claimFds;
-  // allocate's ports: not held once it returns, so kept off-limits to the
-  // other batches of this process (EndBatch) instead; and what they were before.
-  bool pinned = false;
-  std::vector<uint64_t> pinnedBefore;
+  bool exhausted = false;         // too few ports where the batch looked
+  uint32_t found = 0;             // exhausted: how many it found
+  uint32_t refused = 0;           // ports whose bind was refused (EACCES, EPERM)
 };
 
-// Every batch begins with a ticket from BeginBatch(), taken on the JavaScript
-// thread when the call is made (request.ticket), and ends with EndBatch(),
-// called there when its result is delivered. The ports an allocate returns
-// are not held by then, so they stay off-limits to every batch of this
-// process that began before that end (bound sockets held until a batch was
-// complete gave the same promise: the kernel refused them meanwhile); a batch
-// that begins later may have them. Process-wide and lock-free.
-uint64_t BeginBatch();
-void EndBatch(const BatchResult& result);
-// Whether `port` is being checked by a batch of this process now, or was
-// returned by one that ended after `ticket` began.
-bool PortBlocked(uint32_t port, uint64_t ticket);
-
-// Runs a whole batch. On any failure every socket it opened is closed again.
-// A large batch of kernel-chosen ports may be shared by two threads when a
-// second CPU is free (request.threads; SplitBatch in batch.cc).
+// Runs a whole batch (on two threads where split.cc decides so). On any
+// failure every port it acquired is dropped and every socket it opened closed.
 BatchResult RunBatch(const BatchRequest& request);
 
-// 0 when `port` could be bound now for every protocol asked (a bind without
-// SO_REUSEADDR), EADDRINUSE or EACCES when it could not, another errno on
-// failure (*syscall names the call).
-int CheckFree(const Address& address, int protocol, uint32_t port, const char** syscall);
+// One thread's share of a batch: finds ports and keeps them in flight, then
+// Settle hands them over. The destructor drops and closes whatever is left.
+class Batch {
+ public:
+  explicit Batch(const BatchRequest& request);
+  ~Batch();
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
 
-// Sets SO_REUSEADDR on each socket; 0 or the errno of the first failure.
-int ShareAll(const std::vector<int>& fds);
+  // Finds up to request.count ports (fewer when a shared quota runs out);
+  // false on a system error (result().error). Too few is not an error here.
+  bool Find();
+  size_t found() const { return taken_.size(); }
+  // Gives (or holds) every kept port in the ledger and moves the ports and
+  // sockets into the result; cannot fail.
+  BatchResult Settle();
+  BatchResult& result() { return result_; }
 
-void CloseAll(std::vector<int>* fds);
+ private:
+  struct Taken {
+    uint16_t port;
+    uint64_t prior;  // the ledger stamp Acquire replaced
+  };
+  bool Wanted();
+  bool Try(uint32_t port, int pass);
+  bool Admit(uint32_t port, bool* freshClaim);
+  int CheckPort(uint32_t port, const char** syscall);
+  int BindEach(uint32_t port, const char** syscall);
+  void DropSockets();
+  void Fail(int error, const char* syscall, uint32_t port);
+  Probe& probe();
+
+  const BatchRequest& request_;
+  Address address_;
+  BatchResult result_;
+  std::vector<Taken> taken_;
+  std::vector<int> tcp_, udp_;  // kHold: the sockets of the kept ports
+  Probe* probe_ = nullptr;      // the request's, or ownProbe_
+  Probe* ownProbe_ = nullptr;
+  bool blocks_ = false;             // claims by block, not by port
+  std::vector<uint8_t> blockSeen_;  // per block: 0 not asked yet, else 1 + claims::Answer
+  bool failed_ = false;
+  bool stop_ = false;  // the shared quota ran out
+};
 
 }  // namespace portalloc

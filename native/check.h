@@ -1,15 +1,19 @@
-// checkListen: could a server that sets SO_REUSEADDR (Node's net, on Unix)
-// listen on this port now? The check get-port, portfinder and detect-port make,
-// in one socket instead of one Node server per interface.
+// The check the drop-ins make: could a Node server listen on this port now?
+// SO_REUSEADDR + bind + listen, as libuv does. Pure C++, no N-API.
 #pragma once
 
-#include <napi.h>
+#include <cstdint>
+
+#include "sockets.h"
 
 namespace portalloc {
 
-// checkListen(host, port, ipv6Only) -> { errno, syscall }: errno 0 when a
-// SO_REUSEADDR socket could bind and listen. host '' is every local address
-// (one dual-stack socket on [::]); ipv6Only applies to an IPv6 host.
-Napi::Value CheckListen(const Napi::CallbackInfo& info);
+// 0 when a Node server could listen on `port` at `address` now (a port in
+// TIME_WAIT passes, as for Node); EADDRINUSE when a socket listens there or
+// holds it without SO_REUSEADDR, or when a reservation of this process holds
+// it (shared holds included, which the kernel alone would pass); another
+// errno on failure, *syscall naming the call. ipv6Only: an IPv6 address
+// without its IPv4 twin; "::" with ipv6Only is IPv6 only.
+int CheckListen(Address address, uint16_t port, bool ipv6Only, const char** syscall);
 
 }  // namespace portalloc

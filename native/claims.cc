@@ -3,33 +3,51 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <mutex>
+#include <unordered_map>
+
+#include "ledger.h"
+
 namespace portalloc {
+namespace claims {
 namespace {
 
-// The abstract address of a block's claim.
-socklen_t BlockAddress(uint32_t block, sockaddr_un* address) {
+// A claim's key: a port, or kBlockKey + a block.
+constexpr uint32_t kBlockKey = 1u << 16;
+
+struct Claim {
+  int fd;
+  uint64_t lastUse;
+};
+
+// Process-wide by design (see claims.h); every access holds `lock`.
+std::mutex lock;
+std::unordered_map<uint32_t, Claim> table;
+
+socklen_t NameOf(uint32_t key, sockaddr_un* address) {
   *address = sockaddr_un();
   address->sun_family = AF_UNIX;
   // sun_path[0] stays '\0': an abstract name, not a file.
-  int n = snprintf(address->sun_path + 1, sizeof address->sun_path - 1, "portalloc/v1/block/%u", block);
+  const bool block = key >= kBlockKey;
+  const int n = snprintf(address->sun_path + 1, sizeof address->sun_path - 1, "portalloc/v2/%s/%u", block ? "block" : "port",
+                         block ? key - kBlockKey : key);
   return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n);
 }
 
-}  // namespace
-
-// A bound, never-listening unix socket: connect() to it is refused, so the
-// claim exposes nothing. -1 with errno set on failure, nothing left open.
-int ClaimBlock(uint32_t block) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+// A bound, never-read datagram socket named after `key`; -1 with errno set.
+int Bind(uint32_t key) {
+  const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   sockaddr_un address;
-  socklen_t length = BlockAddress(block, &address);
+  const socklen_t length = NameOf(key, &address);
   if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0) {
-    int error = errno;
+    const int error = errno;
     close(fd);
     errno = error;
     return -1;
@@ -37,43 +55,143 @@ int ClaimBlock(uint32_t block) {
   return fd;
 }
 
-Claims::Claims(const Coordination& coordination) : coordination_(coordination), state_(kBlocks, kUnknown) {}
-
-Claims::~Claims() {
-  for (int fd : fds_) close(fd);
+// Whether some process has bound the name of `key` (tester: an unbound unix
+// datagram socket; -1: cannot tell, so not).
+bool Bound(uint32_t key, int tester) {
+  if (tester < 0) return false;
+  sockaddr_un address;
+  const socklen_t length = NameOf(key, &address);
+  return connect(tester, reinterpret_cast<sockaddr*>(&address), length) == 0;
 }
 
-bool Claims::Admit(uint32_t port) {
-  const uint32_t block = port >> kBlockShift;
-  uint8_t& state = state_[block];
-  if (state == kUnknown) {
-    const auto& owned = coordination_.owned;
-    if (!owned.empty() && ((owned[block >> 3] >> (block & 7)) & 1)) {
-      state = kMine;
-    } else if (givenWay_ || fds_.size() >= coordination_.budget) {
-      state = kUnclaimed;  // no fd to spare: hand the port out unclaimed
-    } else {
-      int fd = ClaimBlock(block);
-      if (fd >= 0) {
-        fds_.push_back(fd);
-        blocks_.push_back(static_cast<int>(block));
-        state = kMine;
-      } else if (errno == EADDRINUSE) {
-        state = kForeign;
-      } else {
-        givenWay_ = true;  // EMFILE, ENFILE, ENOBUFS...: coordination steps aside
-        state = kUnclaimed;
-      }
+bool HoldsAPort(uint32_t key) {
+  if (key < kBlockKey) return ledger::Held(key);
+  const uint32_t first = (key - kBlockKey) << kBlockShift;
+  for (uint32_t port = first; port < first + (1u << kBlockShift); ++port) {
+    if (ledger::Held(port)) return true;
+  }
+  return false;
+}
+
+// Makes room for one more claim (lock held): false when none can be let go.
+bool Room() {
+  if (table.size() < Cap()) return true;
+  auto oldest = table.end();
+  for (auto it = table.begin(); it != table.end(); ++it) {
+    if ((oldest == table.end() || it->second.lastUse < oldest->second.lastUse) && !HoldsAPort(it->first)) oldest = it;
+  }
+  if (oldest == table.end()) return false;
+  close(oldest->second.fd);
+  table.erase(oldest);
+  return true;
+}
+
+// Claims `key` (lock held): mine, foreign, or unclaimed for want of fds.
+Answer Take(uint32_t key, bool* fresh) {
+  *fresh = false;
+  auto found = table.find(key);
+  if (found != table.end()) {
+    found->second.lastUse = ledger::NowMs();
+    return kMine;
+  }
+  if (!Room()) return kUnclaimed;
+  const int fd = Bind(key);
+  if (fd < 0) return errno == EADDRINUSE ? kForeign : kUnclaimed;  // EMFILE, ENFILE, ENOBUFS: give way
+  table.emplace(key, Claim{fd, ledger::NowMs()});
+  *fresh = true;
+  return kMine;
+}
+
+void Forget(uint32_t key) {
+  auto found = table.find(key);
+  if (found == table.end()) return;
+  close(found->second.fd);
+  table.erase(found);
+}
+
+}  // namespace
+
+uint32_t Cap() {
+  static const uint32_t cap = [] {
+    rlimit limit{};
+    const uint64_t files = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY ? limit.rlim_cur : 1u << 20;
+    return static_cast<uint32_t>(std::clamp<uint64_t>(files / 16, 1, 512));
+  }();
+  return cap;
+}
+
+Answer Block(uint32_t block) {
+  std::lock_guard<std::mutex> guard(lock);
+  bool fresh;
+  return Take(kBlockKey + block, &fresh);
+}
+
+Answer Port(uint32_t port, int tester, bool* fresh) {
+  std::lock_guard<std::mutex> guard(lock);
+  const Answer answer = Take(port, fresh);
+  if (answer != kMine) return answer;
+  // A foreign block covers it: step back (its owner sees this claim, or this
+  // test sees its block; either way one of the two keeps off).
+  const uint32_t blockKey = kBlockKey + (port >> kBlockShift);
+  if (table.count(blockKey) == 0 && Bound(blockKey, tester)) {
+    if (*fresh) Forget(port);
+    *fresh = false;
+    return kForeign;
+  }
+  return kMine;
+}
+
+void Unport(uint32_t port) {
+  std::lock_guard<std::mutex> guard(lock);
+  Forget(port);
+}
+
+bool PortClaimedElsewhere(uint32_t port, int tester) {
+  {
+    std::lock_guard<std::mutex> guard(lock);
+    if (table.count(port) != 0) return false;
+  }
+  return Bound(port, tester);
+}
+
+void Touch(const std::vector<int>& ports) {
+  const uint64_t now = ledger::NowMs();
+  std::lock_guard<std::mutex> guard(lock);
+  for (int port : ports) {
+    for (uint32_t key : {static_cast<uint32_t>(port), kBlockKey + (static_cast<uint32_t>(port) >> kBlockShift)}) {
+      auto found = table.find(key);
+      if (found != table.end()) found->second.lastUse = now;
     }
   }
-  return state != kForeign;
 }
 
-void Claims::Take(std::vector<int>* blocks, std::vector<int>* fds) {
-  *blocks = std::move(blocks_);
-  *fds = std::move(fds_);
-  blocks_.clear();
-  fds_.clear();
+uint32_t Expire(uint64_t windowMs) {
+  const uint64_t now = ledger::NowMs();
+  std::lock_guard<std::mutex> guard(lock);
+  for (auto it = table.begin(); it != table.end();) {
+    if (it->second.lastUse + windowMs > now) {
+      ++it;
+    } else if (HoldsAPort(it->first)) {
+      it->second.lastUse = now;  // a reservation still needs it
+      ++it;
+    } else {
+      close(it->second.fd);
+      it = table.erase(it);
+    }
+  }
+  return static_cast<uint32_t>(table.size());
 }
 
+void ReleaseAll() {
+  std::lock_guard<std::mutex> guard(lock);
+  for (auto& entry : table) close(entry.second.fd);
+  table.clear();
+}
+
+uint32_t Count() {
+  std::lock_guard<std::mutex> guard(lock);
+  return static_cast<uint32_t>(table.size());
+}
+
+}  // namespace claims
 }  // namespace portalloc

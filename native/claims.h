@@ -1,77 +1,63 @@
-// Cross-process coordination of plain allocations (pure C++, no N-API). A process that hands out a
-// port of a block of 32 ports claims the block by binding an abstract unix
-// socket named after it ("\0portalloc/v1/block/<n>"); other processes skip
-// blocks they cannot claim. Abstract names live in the network namespace, touch
-// no TCP or UDP port, and vanish with the process: the kernel keeps the books.
+// Cross-process claims: which ports other processes on this machine (same
+// network namespace) have just handed out. Pure C++, no N-API.
+//
+// A claim is an abstract unix datagram socket, bound and never read, named
+//   "\0portalloc/v2/block/<b>"  ports 32b .. 32b+31, or
+//   "\0portalloc/v2/port/<p>"   port p alone.
+// Binding a name is atomic in the kernel: the one process that binds it owns
+// the claim, and the name vanishes with its socket, so nothing outlives the
+// process. Another process tests a name with connect() on an unbound datagram
+// socket: 0 when it is bound, ECONNREFUSED when not (nothing is sent).
+//
+// Large batches (the kernel's range, ranges of 2,048 ports or more) claim
+// blocks; small ranges and the drop-ins claim single ports, so a 101-port range
+// shared by many processes is not four blocks. The two kinds exclude each other
+// in the Dekker way: a port claimer binds its port name, then tests the block;
+// a block owner binds its block, then tests the name of each port it hands out.
+// Whichever order the kernel sees, at least one of them sees the other.
+//
+// The table is process-wide (claims belong to the process, not to a thread:
+// a worker's exit keeps them) and mutex-guarded; at most Cap() claims are open
+// at once, the least recently used let go first; every claim closes CLAIM_MS
+// after its last use (Expire) unless a reservation still holds one of its ports.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
 #include <vector>
 
 namespace portalloc {
+namespace claims {
 
-constexpr uint32_t kBlockShift = 5;  // 32 ports per block
+constexpr uint32_t kBlockShift = 5;
 constexpr uint32_t kBlocks = 65536 >> kBlockShift;
 
-// A bitmap from JavaScript: borrowed for a call that runs on the JS thread
-// (the typed array outlives it), copied for a batch that runs on another.
-struct Bits {
-  const uint8_t* data = nullptr;
-  std::vector<uint8_t> copy;
-
-  Bits() = default;
-  Bits(const Bits& other) : copy(other.copy) { data = copy.empty() ? other.data : copy.data(); }
-  Bits(Bits&& other) noexcept : data(other.data), copy(std::move(other.copy)) {}
-  Bits& operator=(const Bits&) = delete;
-  Bits& operator=(Bits&&) = delete;
-
-  void Borrow(const uint8_t* bits) { data = bits; }
-  void Copy(const uint8_t* bits, size_t bytes) {
-    copy.assign(bits, bits + bytes);
-    data = copy.data();
-  }
-  bool empty() const { return data == nullptr; }
-  uint8_t operator[](size_t i) const { return data[i]; }
+enum Answer : uint8_t {
+  kMine,       // this process owns the claim (just now or before)
+  kForeign,    // another process does: skip the port
+  kUnclaimed,  // no fd to spare: hand the port out without a claim (giving way)
 };
 
-// What a batch needs to coordinate: set by ReadCoordination.
-struct Coordination {
-  bool enabled = false;
-  Bits owned;  // a bitmap of kBlocks bits: blocks this process already claims
-  uint32_t budget = 0;         // how many new claims (fds) the batch may open
-  // Kernel's range only: scan on from this port instead of asking bind(0), so
-  // successive batches of this process fill the blocks it claims (0: bind(0)).
-  uint32_t continueAt = 0;
-};
+// At most this many claims at once: a sixteenth of RLIMIT_NOFILE, 1 to 512.
+uint32_t Cap();
 
-// Binds the abstract name of `block`: a bound, never-listening unix socket,
-// close-on-exec. -1 with errno set (EADDRINUSE: claimed elsewhere) on failure.
-int ClaimBlock(uint32_t block);
+// Claims `block` for this process, or says who has it. Touches it (its
+// expiry counts from now) when it is this process's.
+Answer Block(uint32_t block);
+// Claims `port` alone; foreign when another process claims it or its block.
+// *fresh: the claim was made by this call (Unport gives such a one back).
+Answer Port(uint32_t port, int tester, bool* fresh);
+void Unport(uint32_t port);
+// Whether another process claims `port` alone (block owners ask per port).
+bool PortClaimedElsewhere(uint32_t port, int tester);
 
-// The claims of one batch. Whatever it still owns when destroyed is closed.
-class Claims {
- public:
-  explicit Claims(const Coordination& coordination);
-  ~Claims();
-  Claims(const Claims&) = delete;
-  Claims& operator=(const Claims&) = delete;
+// Expiry from now for the claims covering these ports.
+void Touch(const std::vector<int>& ports);
+// Closes claims unused for `windowMs` (kept while a held port needs one);
+// returns how many stay open.
+uint32_t Expire(uint64_t windowMs);
+// Closes every claim: fds are short.
+void ReleaseAll();
+uint32_t Count();
 
-  // Whether the batch may hand out `port`: its block is this process's (claimed
-  // now or before) or could not be claimed for want of fds (coordination gives
-  // way). False when another process claims the block.
-  bool Admit(uint32_t port);
-  // The blocks claimed by this batch and their sockets, in the same order; the
-  // caller owns the sockets afterwards.
-  void Take(std::vector<int>* blocks, std::vector<int>* fds);
-
- private:
-  enum State : uint8_t { kUnknown = 0, kMine, kForeign, kUnclaimed };
-  const Coordination& coordination_;
-  std::vector<uint8_t> state_;
-  std::vector<int> blocks_;
-  std::vector<int> fds_;
-  bool givenWay_ = false;
-};
-
+}  // namespace claims
 }  // namespace portalloc

@@ -1,5 +1,5 @@
-// BENCHMARK ONLY: the kernel's floor for bench/. Not part of the public API
-// (src/ never calls it; only bench/ and its test do).
+// BENCHMARK ONLY: the kernel's floor for bench/, built as its own addon
+// (build/Release/portalloc_bench.node) that the published package does not load.
 //
 // benchFloor(count, hold, probe?) runs the naive loop of portalloc's socket-per-port path in
 // C++, with no N-API crossing per port and no bookkeeping: a dual-stack
@@ -24,11 +24,19 @@
 #include <cstdio>
 #include <vector>
 
-#include "convert.h"
+#include <napi.h>
+
 #include "probe.h"
+#include "sockets.h"
 
 namespace portalloc {
 namespace {
+
+Napi::Array ToArray(Napi::Env env, const std::vector<int>& values) {
+  Napi::Array array = Napi::Array::New(env, values.size());
+  for (uint32_t i = 0; i < values.size(); ++i) array.Set(i, Napi::Number::New(env, values[i]));
+  return array;
+}
 
 int64_t NowNs() {
   timespec t;
@@ -146,10 +154,14 @@ Napi::Value BenchFloor(const Napi::CallbackInfo& info) {
   return result;
 }
 
-}  // namespace
-
-void RegisterBenchFloor(Napi::Env env, Napi::Object exports) {
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("benchFloor", Napi::Function::New(env, BenchFloor, "benchFloor"));
+  return exports;
 }
 
+}  // namespace
 }  // namespace portalloc
+
+Napi::Object InitBenchFloor(Napi::Env env, Napi::Object exports) { return portalloc::Init(env, exports); }
+
+NODE_API_MODULE(portalloc_bench, InitBenchFloor)

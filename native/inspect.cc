@@ -5,7 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "batch.h"
+#include "sockets.h"
 
 namespace portalloc {
 namespace {

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <linux/filter.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace portalloc {
@@ -15,6 +16,13 @@ void Probe::Close() {
     if (fd >= 0) close(fd);
     fd = -1;
   }
+  if (tester_ >= 0) close(tester_);
+  tester_ = -1;
+}
+
+int Probe::Tester() {
+  if (tester_ < 0) tester_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  return tester_;
 }
 
 int& Probe::Slot(const Address& address) {

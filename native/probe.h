@@ -23,7 +23,7 @@
 
 #include <cstdint>
 
-#include "batch.h"
+#include "sockets.h"
 
 namespace portalloc {
 
@@ -42,6 +42,10 @@ class Probe {
   // tell (see above).
   int Check(const Address& address, uint16_t port, uint32_t ephemeralLow, uint32_t ephemeralHigh);
 
+  // An unbound unix datagram socket for testing claim names (claims.h),
+  // opened on first use and closed with the probe; -1 if it cannot be opened.
+  int Tester();
+
   void Close();
 
  private:
@@ -52,6 +56,7 @@ class Probe {
   bool Unbind(int* fd);
 
   int fds_[3] = {-1, -1, -1};
+  int tester_ = -1;
   // The kernel refused the socket option or the filter: a socket per port
   // from here on, rather than a failed setup before every port.
   bool unsupported_ = false;

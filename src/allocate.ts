@@ -1,30 +1,19 @@
 /**
- * The core API: allocate, allocateAsync, reserve, reserveAsync, isFree.
+ * The core API: allocate, allocateAsync, reserve, reserveAsync, isFree. Every
+ * call is one batch on the backend (backend.ts), planned by options.ts; the
+ * ledger and the claims behind the backend keep callers apart
+ * (docs/internals.md).
  */
-import { loadNative, type BatchOutcome, type BatchRequest, type Binding } from './binding';
-import { exhaustedError, rangeError, systemError, typeError, unsupportedError, type PortallocError } from './errors';
-import { JsBinding } from './js-backend';
-import { checkArguments, plan, whereLooked, type AllocateOptions, type CheckOptions, type Plan, type ReserveOptions } from './options';
-import { checkHandoff, COORDINATE_BY_DEFAULT, Coordinator, type HandoffMode } from './coordinate';
+import { backend, binding } from './backend';
+import type { BatchOutcome, BatchRequest } from './binding';
+import { giveWay, record, startOf } from './coordinate';
+import { deniedError, exhaustedError, systemError, timeWaitRefusedError, type PortallocError } from './errors';
+import { checkArguments, plan, sharedUnsupported, whereLooked, type AllocateOptions, type CheckOptions, type Plan, type ReserveOptions } from './options';
 
-const native = loadNative();
-const binding: Binding = native ?? new JsBinding();
+export { backend } from './backend';
 
 /** The running backend's raw functions, for portalloc's own modules (not exported by the package). */
-export const internalBinding: Binding = binding;
-
-/**
- * Which backend runs: `'native'` (the C++ addon: raw socket/bind/getsockname
- * in batches) or `'js'` (node:net in a worker thread, where the addon cannot
- * load or with `PORTALLOC_BACKEND=js`).
- *
- * @example
- * import { backend } from 'portalloc';
- * console.log(backend); // 'native'
- */
-export const backend: 'native' | 'js' = native ? 'native' : 'js';
-
-const coordinator = new Coordinator(binding);
+export const internalBinding = binding;
 
 /** Ports held by bound, never-listening sockets, until released. */
 export interface Reservation {
@@ -38,14 +27,27 @@ export interface Reservation {
   readonly fds: readonly number[];
   /** Whether a consumer that sets SO_REUSEADDR may bind while the hold lasts. */
   readonly shared: boolean;
-  /** Whether `release()` has run. */
+  /** Whether `release()` or `detach()` has run. */
   readonly released: boolean;
   /** Lets a SO_REUSEADDR consumer (Node's net) bind and listen while held; idempotent. */
   share(): void;
   /** Closes every held socket; idempotent. */
   release(): void;
+  /**
+   * Hands the sockets over: the reservation forgets them without closing them
+   * (it is released, and neither `release()` nor garbage collection will close
+   * them) and returns the fds, which the caller now owns, for instance for
+   * `server.listen({ fd })` in this process. Native backend only.
+   */
+  detach(): number[];
   /** `using r = reserve(3)` releases at the end of the scope. */
   [Symbol.dispose](): void;
+}
+
+function releasedError(what: string): PortallocError {
+  const error = new Error(`portalloc: ${what} on a released reservation: its ports are no longer held`) as PortallocError;
+  error.code = 'ERR_RESERVATION_RELEASED';
+  return error;
 }
 
 class Hold implements Reservation {
@@ -71,11 +73,7 @@ class Hold implements Reservation {
   }
 
   share(): void {
-    if (this.#released) {
-      const error = new Error('portalloc: share() on a released reservation: its ports are no longer held') as PortallocError;
-      error.code = 'ERR_RESERVATION_RELEASED';
-      throw error;
-    }
+    if (this.#released) throw releasedError('share()');
     if (this.#shared) return;
     if (backend === 'js') throw sharedUnsupported();
     const errno = binding.share(this.#hold);
@@ -88,6 +86,19 @@ class Hold implements Reservation {
     this.#released = true;
     binding.release(this.#hold);
     this.#hold = undefined;
+  }
+
+  detach(): number[] {
+    if (this.#released) throw releasedError('detach()');
+    if (backend === 'js') {
+      const error = new Error('portalloc: detach() needs the native backend: the JS backend holds ports with node:net servers in a worker thread') as PortallocError;
+      error.code = 'ERR_PORTALLOC_UNSUPPORTED';
+      throw error;
+    }
+    this.#released = true;
+    binding.detach(this.#hold);
+    this.#hold = undefined;
+    return [...this.fds];
   }
 
   [Symbol.dispose](): void {
@@ -104,69 +115,55 @@ class Hold implements Reservation {
   }
 }
 
-function sharedUnsupported(): PortallocError {
-  return unsupportedError(
-    'shared holds need the native backend: node:net cannot set SO_REUSEADDR on a socket after it is bound. ' +
-      'Use an exclusive reserve(), or install portalloc where its addon loads.',
-  );
-}
+const EADDRNOTAVAIL = 99;
+const EMFILE = 24;
+const EAFNOSUPPORT = 97;
+const ENOSPC = 28;
 
 /** Throws the error an unsuccessful outcome stands for. */
 function settle(outcome: BatchOutcome, { request }: Plan): { ports: number[]; fds?: number[]; hold?: unknown } {
   if ('ports' in outcome) return outcome;
-  if ('exhausted' in outcome) throw exhaustedError(request.count, outcome.found, whereLooked(request));
+  if ('exhausted' in outcome) {
+    if (outcome.found === 0 && outcome.refused > 0) throw deniedError(request.count, outcome.refused, whereLooked(request));
+    throw exhaustedError(request.count, outcome.found, whereLooked(request));
+  }
+  if (outcome.errno === ENOSPC && outcome.syscall === 'timewait') throw timeWaitRefusedError(outcome.port);
   const address = request.host === '' ? undefined : request.host;
-  const hint = outcome.errno === 99 ? `${request.host} is not an address of this machine` : outcome.errno === 24 ? 'each port of a batch holds a socket until the batch is complete: ask for fewer ports or raise ulimit -n' : outcome.errno === 97 ? 'this process has no IPv6' : undefined;
-  throw systemError(outcome.errno, outcome.syscall, { address, port: outcome.port, hint });
+  const hints: Record<number, string> = {
+    [EADDRNOTAVAIL]: `${request.host} is not an address of this machine`,
+    [EMFILE]: 'a reservation holds a socket per port: ask for fewer ports or raise ulimit -n',
+    [EAFNOSUPPORT]: 'this process has no IPv6',
+  };
+  throw systemError(outcome.errno, outcome.syscall, { address, port: outcome.port, hint: hints[outcome.errno] });
 }
 
-function planReserve(count: unknown, options: ReserveOptions | undefined): Plan {
-  const planned = plan(count, options, binding, true);
-  if (planned.request.shared && backend === 'js') throw sharedUnsupported();
-  return planned;
+/** The request with where coordinated batches go on from. */
+function prepared(planned: Plan): BatchRequest {
+  const start = startOf(planned.request, planned.ascending);
+  return start === planned.request.start ? planned.request : { ...planned.request, start };
 }
 
-function toReservation(outcome: BatchOutcome, planned: Plan): Reservation {
-  const { ports, fds = [], hold } = settle(outcome, planned);
-  return new Hold(ports, fds, hold, planned.request.shared);
-}
-
-/**
- * Returns `count` distinct ports, each of which could be bound when checked.
- * The native backend checks TCP ports of the kernel's ephemeral range with
- * one socket (native/probe.h: a bind steered to each port, then let go),
- * others with a socket per port held until the batch is complete; no port
- * appears twice, calls running at the same time in this process get
- * different ports, and every socket is closed before it returns (the
- * probe's when the event loop next turns). For ports held until you release
- * them, use {@link reserve}. With the native
- * backend, processes that allocate at the same time get disjoint ports and
- * this process does not return a port twice for at least 20 s (claims by
- * abstract unix sockets, one per block of 32 ports: see docs/handoff.md).
- *
- * @example
- * import { allocate } from 'portalloc';
- * const [http, grpc] = allocate(2);
- * const ports = allocate(1000, { range: [20000, 29999] });
- * // For a program you do not control: nothing else binds it for 60 s, a Node server can.
- * const [socks] = allocate(1, { reserve: 'timewait' });
- */
-export function allocate(count: number, options?: AllocateOptions): number[] {
-  const planned = count === 1 && options === undefined ? (single ??= plan(1, undefined, binding, false)) : plan(count, options, binding, false);
-  const mode = checkHandoff(options, typeError);
-  if (mode.timeWait) return settle(timeWaitBinding().timeWait!(timeWaitRequest(planned)), planned).ports;
-  closeProbeSoon();
-  const cross = crossProcess(mode);
-  if (mode.coordinate === false || (mode.coordinate === undefined && !COORDINATE_BY_DEFAULT)) return settle(binding.allocate(planned.request), planned).ports;
-  let request = coordinator.prepare(planned.request, cross, options?.order === 'ascending');
+/** Runs a planned batch on this thread, giving way as coordinate.ts says. */
+function run(planned: Plan): { ports: number[]; fds?: number[]; hold?: unknown } {
+  let request = prepared(planned);
   let outcome = binding.allocate(request);
-  for (let next; (next = giveWay(outcome, request, planned, cross, options)); ) outcome = binding.allocate((request = next));
-  coordinator.record(outcome, request);
-  return settle(outcome, planned).ports;
+  for (let instead; (instead = giveWay(outcome, request)); ) outcome = binding.allocate((request = instead));
+  record(request, outcome);
+  closeProbeSoon();
+  return settle(outcome, planned);
+}
+
+/** {@link run} off the main thread. */
+async function runAsync(planned: Plan): Promise<{ ports: number[]; fds?: number[]; hold?: unknown }> {
+  let request = prepared(planned);
+  let outcome = await binding.allocateAsync(request);
+  for (let instead; (instead = giveWay(outcome, request)); ) outcome = await binding.allocateAsync((request = instead));
+  record(request, outcome);
+  return settle(outcome, planned);
 }
 
 let probeOpen = false;
-/** allocate(1)'s plan, made once: the commonest call, and one port never runs on two threads. */
+/** allocate(1)'s plan, made once: the commonest call. */
 let single: Plan | undefined;
 
 /**
@@ -183,6 +180,33 @@ function closeProbeSoon(): void {
   }).unref();
 }
 
+function toReservation(result: { ports: number[]; fds?: number[]; hold?: unknown }, planned: Plan): Reservation {
+  return new Hold(result.ports, result.fds ?? [], result.hold, planned.request.shared);
+}
+
+/**
+ * Returns `count` distinct ports, each of which could be bound when checked
+ * (the native backend checks TCP ports of the kernel's range with one socket,
+ * native/probe.h; others with a socket per port), and closes every socket
+ * before it returns. No two callers get the same port: calls at the same time
+ * on any thread of this process never do, and a port returned stays out of
+ * every later call of this process for 20 s (`PORTALLOC_CLAIM_MS`); with the
+ * native backend, processes that allocate at the same time get disjoint ports
+ * (claims by abstract unix sockets: docs/internals.md). For ports held until
+ * you release them, use {@link reserve}.
+ *
+ * @example
+ * import { allocate } from 'portalloc';
+ * const [http, grpc] = allocate(2);
+ * const ports = allocate(1000, { range: [20000, 29999] });
+ * // For a program you do not control: nothing else binds it for 60 s, a Node server can.
+ * const [socks] = allocate(1, { reserve: 'timewait' });
+ */
+export function allocate(count: number, options?: AllocateOptions): number[] {
+  const planned = count === 1 && options === undefined ? (single ??= plan(1, undefined, binding, 'allocate', backend)) : plan(count, options, binding, 'allocate', backend);
+  return run(planned).ports;
+}
+
 /**
  * {@link allocate} off the main thread: the batch runs on libuv's thread pool.
  *
@@ -191,79 +215,15 @@ function closeProbeSoon(): void {
  * const ports = await allocateAsync(10_000);
  */
 export async function allocateAsync(count: number, options?: AllocateOptions): Promise<number[]> {
-  const planned = plan(count, options, binding, false);
-  const mode = checkHandoff(options, typeError);
-  if (mode.timeWait) return settle(await timeWaitBinding().timeWaitAsync!(timeWaitRequest(planned)), planned).ports;
-  const cross = crossProcess(mode);
-  if (mode.coordinate === false || (mode.coordinate === undefined && !COORDINATE_BY_DEFAULT)) return settle(await binding.allocateAsync(planned.request), planned).ports;
-  let request = coordinator.prepare(planned.request, cross, options?.order === 'ascending');
-  let outcome = await binding.allocateAsync(request);
-  for (let next; (next = giveWay(outcome, request, planned, cross, options)); ) outcome = await binding.allocateAsync((request = next));
-  coordinator.record(outcome, request);
-  return settle(outcome, planned).ports;
-}
-
-/** Whether a coordinated batch claims blocks across processes (native only). */
-function crossProcess(mode: HandoffMode): boolean {
-  if (mode.coordinate === true && backend === 'js') {
-    throw unsupportedError(
-      'options.coordinate: true needs the native backend: node:net cannot claim abstract unix socket names in a batch. ' +
-        'Omit it (this process still never hands out a port twice within 20 s) or install portalloc where its addon loads.',
-    );
-  }
-  return backend === 'native';
-}
-
-/**
- * After a coordinated batch that failed for want of ports or of fds,
- * coordination steps aside, one step at a time, and returns the batch to run
- * again (undefined: the outcome stands). Out of ports: first this process
- * forgets which ports it handed out (other processes' claims still count),
- * then the batch runs plain. Out of fds: every claim is let go, and the batch
- * runs plain.
- */
-function giveWay(outcome: BatchOutcome, request: BatchRequest, planned: Plan, cross: boolean, options: AllocateOptions | undefined): BatchRequest | undefined {
-  if (request === planned.request) return undefined; // plain already
-  if ('exhausted' in outcome) {
-    if (cross && coordinator.remembersPorts) {
-      coordinator.forgetPorts();
-      return coordinator.prepare(planned.request, cross, options?.order === 'ascending');
-    }
-    coordinator.forgetPorts();
-    return planned.request;
-  }
-  if ('errno' in outcome && (outcome.errno === 24 || outcome.errno === 23)) {
-    if (cross) coordinator.releaseAll();
-    return planned.request;
-  }
-  return undefined;
-}
-
-function timeWaitBinding(): Binding {
-  if (!binding.timeWait || !binding.timeWaitAsync) {
-    throw unsupportedError(
-      "reserve: 'timewait' needs the native backend: node:net sets SO_REUSEADDR before it binds, so its bind could land on a port " +
-        'that another process holds shared or that is already in TIME_WAIT, and hand that out. Install portalloc where its addon loads.',
-    );
-  }
-  return binding;
-}
-
-/** The batch for a TIME_WAIT reservation: TCP on a loopback address. */
-function timeWaitRequest({ request }: Plan): BatchRequest {
-  if (request.protocol !== 1) throw rangeError('options.protocol', "'tcp' with reserve: 'timewait' (TIME_WAIT is a TCP state)", ['udp', 'udp', 'both'][request.protocol - 1]);
-  const host = request.host === '' ? '127.0.0.1' : request.host;
-  if (!/^127\./.test(host) && host !== '::1') {
-    throw rangeError('options.host', "a loopback address with reserve: 'timewait' (it connects to itself)", host);
-  }
-  return { ...request, host };
+  return (await runAsync(plan(count, options, binding, 'allocate', backend))).ports;
 }
 
 /**
  * Returns `count` distinct ports held by bound, never-listening sockets until
  * `release()`, garbage collection, or the end of the thread. Exclusive by
- * default: no other socket can bind them, a Node server neither, and no other
- * `reserve` or `allocate`, in this process or another, returns them.
+ * default: no other socket can bind them, a Node server neither. Like
+ * `allocate`, it never returns a port another caller of this process holds or
+ * was given, nor one another process claims.
  *
  * @example
  * import { reserve } from 'portalloc';
@@ -271,8 +231,8 @@ function timeWaitRequest({ request }: Plan): BatchRequest {
  * server.listen(hold.ports[0]); // Node sets SO_REUSEADDR: binds while held
  */
 export function reserve(count: number, options?: ReserveOptions): Reservation {
-  const planned = planReserve(count, options);
-  return toReservation(binding.allocate(planned.request), planned);
+  const planned = plan(count, options, binding, 'reserve', backend);
+  return toReservation(run(planned), planned);
 }
 
 /**
@@ -283,8 +243,8 @@ export function reserve(count: number, options?: ReserveOptions): Reservation {
  * const hold = await reserveAsync(5000, { shared: true });
  */
 export async function reserveAsync(count: number, options?: ReserveOptions): Promise<Reservation> {
-  const planned = planReserve(count, options);
-  return toReservation(await binding.allocateAsync(planned.request), planned);
+  const planned = plan(count, options, binding, 'reserve', backend);
+  return toReservation(await runAsync(planned), planned);
 }
 
 /**
@@ -302,6 +262,6 @@ export function isFree(port: number, options?: CheckOptions): boolean {
   const { errno, syscall } = binding.checkFree(checked.host, checked.protocol, checked.port);
   if (errno === 0) return true;
   if (errno === 98 || errno === 13) return false;
-  const hint = errno === 99 ? `${checked.host} is not an address of this machine` : errno === 97 ? 'this process has no IPv6' : undefined;
+  const hint = errno === EADDRNOTAVAIL ? `${checked.host} is not an address of this machine` : errno === EAFNOSUPPORT ? 'this process has no IPv6' : undefined;
   throw systemError(errno, syscall, { address: checked.host || undefined, port: checked.port, hint });
 }

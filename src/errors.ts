@@ -73,3 +73,26 @@ export function unsupportedError(what: string): PortallocError {
 export function coded<E extends Error>(error: E, code: string): E & { code: string } {
   return Object.assign(error, { code });
 }
+
+/** Nothing found because every bind was refused (EACCES, EPERM): privileges or a sandbox, not busy ports. */
+export function deniedError(asked: number, refused: number, where: string): PortallocError {
+  const error = new Error(
+    `portalloc: asked for ${asked} free port${asked === 1 ? '' : 's'} ${where}, found 0: the kernel refused ${refused} bind${refused === 1 ? '' : 's'} ` +
+      '(ports below 1024 need root or CAP_NET_BIND_SERVICE; a sandbox may forbid bind)',
+  ) as PortallocError & { asked: number; found: number; refused: number };
+  error.code = 'ERR_PORTS_DENIED';
+  error.asked = asked;
+  error.found = 0;
+  error.refused = refused;
+  return error;
+}
+
+/** A TIME_WAIT reservation the kernel did not keep (net.ipv4.tcp_max_tw_buckets reached). */
+export function timeWaitRefusedError(port: number): PortallocError {
+  const error = new Error(
+    `portalloc: the kernel did not keep port ${port} in TIME_WAIT (net.ipv4.tcp_max_tw_buckets reached?); nothing was reserved`,
+  ) as PortallocError;
+  error.code = 'ERR_TIMEWAIT_REFUSED';
+  error.port = port;
+  return error;
+}

@@ -5,10 +5,15 @@
  * while it waits). Slower than native, and weaker where Node's sockets cannot
  * do what the kernel can (see docs/backends.md).
  */
+import net from 'node:net';
 import path from 'node:path';
 import { MessageChannel, MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import type { BatchOutcome, BatchRequest, Binding, ProtocolBits } from './binding';
+import type { BatchOutcome, BatchRequest, Binding, Errno, PortTry, ProtocolBits } from './binding';
 import type { WorkerCall } from './js-worker';
+import { processLedger, Pass } from './ledger';
+
+const EADDRINUSE = 98;
+const EINVAL = 22;
 
 /** A call to the worker that takes longer than this is a failure, not a hang. */
 const SYNC_TIMEOUT_MS = 120_000;
@@ -28,6 +33,8 @@ export class JsBinding implements Binding {
   private worker?: Worker;
   private syncPort?: MessagePort;
   private readonly flag = new Int32Array(new SharedArrayBuffer(4));
+  /** This process's ledger (ledger.ts), shared with the worker and every other thread. */
+  private readonly ledger = processLedger();
   private nextCall = 1;
   private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: unknown): void }>();
   private readonly collected = new FinalizationRegistry<number>((id) => {
@@ -38,7 +45,7 @@ export class JsBinding implements Binding {
     if (this.worker) return this.worker;
     const { port1, port2 } = new MessageChannel();
     const worker = new Worker(path.join(__dirname, 'js-worker.js'), {
-      workerData: { flag: this.flag, syncPort: port2 },
+      workerData: { flag: this.flag, syncPort: port2, ledgerBuffer: this.ledger.buffer },
       transferList: [port2],
       stdout: false,
       stderr: false,
@@ -126,15 +133,58 @@ export class JsBinding implements Binding {
     this.callSync('release', token.id);
   }
 
+  detach(hold: unknown): void {
+    const token = hold as JsHold;
+    this.collected.unregister(token);
+    this.callSync('detach', token.id);
+  }
+
   share(): number {
     return 95; // EOPNOTSUPP: the API layer refuses shared holds on this backend before asking
   }
 
-  checkFree(host: string, protocol: ProtocolBits, port: number): { errno: number; syscall: string } {
-    return this.callSync('checkFree', host, protocol, port) as { errno: number; syscall: string };
+  checkFree(host: string, protocol: ProtocolBits, port: number): Errno {
+    return this.callSync('checkFree', host, protocol, port) as Errno;
+  }
+
+  checkListen(host: string, port: number, ipv6Only: boolean): Errno | Promise<Errno> {
+    if (this.ledger.held(port)) return { errno: EADDRINUSE, syscall: 'bind' };
+    return listenOnce(host, port, ipv6Only);
+  }
+
+  async tryPort(host: string, port: number, ipv6Only: boolean, _coordinate: boolean, since: number): Promise<PortTry> {
+    const prior = this.ledger.acquire(port, Pass.Compat, since);
+    if (prior === undefined) return { errno: EADDRINUSE, syscall: 'bind' };
+    const result = await listenOnce(host, port, ipv6Only);
+    if (result.errno !== 0) this.ledger.drop(port, prior);
+    return { ...result, prior, fresh: false };
+  }
+
+  lend(port: number, windowMs: number): void {
+    this.ledger.lend(port, windowMs);
+  }
+
+  lendClock(): number {
+    return this.ledger.lendClock();
+  }
+
+  dropPort(port: number, prior: bigint): void {
+    this.ledger.drop(port, prior);
   }
 
   lookup(host: string): { addresses: string[] } | { eai: number; message: string; errno?: number } {
     return this.callSync('lookup', host) as { addresses: string[] } | { eai: number; message: string; errno?: number };
   }
+}
+
+/** Whether a Node server could listen on `port` at `host` ('' for every local address): one listen, closed again. */
+function listenOnce(host: string, port: number, ipv6Only: boolean): Promise<Errno> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      resolve({ errno: typeof error.errno === 'number' ? Math.abs(error.errno) : EINVAL, syscall: error.syscall ?? 'listen' });
+    });
+    server.listen(host === '' ? { port } : { port, host, ipv6Only }, () => server.close(() => resolve({ errno: 0, syscall: 'listen' })));
+  });
 }

@@ -2,30 +2,37 @@
  * The pure-JS backend's worker thread: the kernel work done with node:net and
  * node:dgram, whose calls are asynchronous. The main thread blocks on
  * Atomics.wait for the synchronous API (see js-backend.ts); held servers live
- * here until released.
+ * here until released. Every port goes through the process's ledger
+ * (ledger.ts) exactly as in native/batch.cc: acquired before it is kept,
+ * given or held when the batch is complete, dropped otherwise.
  */
 import dgram from 'node:dgram';
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import os from 'node:os';
 import { MessagePort, parentPort, workerData } from 'node:worker_threads';
-import type { BatchOutcome, BatchRequest, ProtocolBits } from './binding';
+import { CheckKind, type BatchOutcome, type BatchRequest, type ProtocolBits } from './binding';
+import { Ledger, Pass } from './ledger';
 
 interface Held {
   fd: number;
+  port: number;
   close(): Promise<void>;
 }
 
 export interface WorkerCall {
   id: number;
-  op: 'allocate' | 'release' | 'checkFree' | 'lookup';
+  op: 'allocate' | 'release' | 'detach' | 'checkFree' | 'lookup';
   args: unknown[];
 }
 
 const EADDRINUSE = 98;
 const EACCES = 13;
-const holds = new Map<number, Held[]>();
+const EPERM = 1;
+const holds = new Map<number, { held: Held[]; ports: number[]; windowMs: number }>();
 let nextHold = 1;
+const { flag, syncPort, ledgerBuffer } = workerData as { flag: Int32Array; syncPort: MessagePort; ledgerBuffer: SharedArrayBuffer };
+const ledger = new Ledger(ledgerBuffer);
 
 function errnoOf(error: unknown): number {
   const errno = (error as NodeJS.ErrnoException).errno;
@@ -44,19 +51,18 @@ function fdOf(owner: net.Server | dgram.Socket): number {
   return -1;
 }
 
-function listenTcp(host: string, port: number): Promise<Held & { port: number }> {
+function listenTcp(host: string, port: number): Promise<Held> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', (error) => reject(Object.assign(error, { syscall: (error as NodeJS.ErrnoException).syscall ?? 'listen' })));
-    const options: net.ListenOptions = host === '' ? { port } : { port, host };
-    server.listen(options, () => {
+    server.listen(host === '' ? { port } : { port, host }, () => {
       const address = server.address() as net.AddressInfo;
       resolve({ port: address.port, fd: fdOf(server), close: () => new Promise((done) => server.close(() => done())) });
     });
   });
 }
 
-function bindUdp(host: string, port: number): Promise<Held & { port: number }> {
+function bindUdp(host: string, port: number): Promise<Held> {
   const type = host === '' || net.isIPv6(host) ? 'udp6' : 'udp4';
   return new Promise((resolve, reject) => {
     const socket = dgram.createSocket({ type, ipv6Only: false });
@@ -75,79 +81,112 @@ function bindUdp(host: string, port: number): Promise<Held & { port: number }> {
   });
 }
 
-function open(protocol: 'tcp' | 'udp', host: string, port: number) {
-  return protocol === 'tcp' ? listenTcp(host, port) : bindUdp(host, port);
-}
-
-async function allocate(request: BatchRequest): Promise<BatchOutcome> {
-  const primary = request.protocol === 2 ? 'udp' : 'tcp';
-  const both = request.protocol === 3;
-  const excluded = (port: number) => request.exclude !== undefined && ((request.exclude[port >> 3]! >> (port & 7)) & 1) === 1;
-  const ports: number[] = [];
-  const kept: Held[] = [];
-  const udpKept: Held[] = [];
-  const rejects: Held[] = [];
-  const closeAll = (list: Held[]) => Promise.all(list.splice(0).map((held) => held.close()));
-  const scan = request.rangeFrom !== 0;
-  const size = scan ? request.rangeTo - request.rangeFrom + 1 : 0;
-  let tried = 0;
+/** A socket per protocol on `port`; closed again if any fails. */
+async function bindEach(request: BatchRequest, port: number): Promise<Held[]> {
+  const first = request.protocol === 2 ? await bindUdp(request.host, port) : await listenTcp(request.host, port);
+  if (request.protocol !== 3) return [first];
   try {
-    while (ports.length < request.count) {
-      let port = 0;
-      if (scan) {
-        if (tried === size) return { exhausted: true, found: ports.length };
-        port = request.rangeFrom + ((request.start - request.rangeFrom + tried++) % size);
-        if (excluded(port)) continue;
-      }
-      let held: Held & { port: number };
-      try {
-        held = await open(primary, request.host, port);
-      } catch (error) {
-        const errno = errnoOf(error);
-        if (!scan && errno === EADDRINUSE) return { exhausted: true, found: ports.length };
-        if (scan && (errno === EADDRINUSE || errno === EACCES)) continue;
-        return { errno, syscall: (error as NodeJS.ErrnoException).syscall ?? 'listen', port };
-      }
-      if (excluded(held.port)) {
-        rejects.push(held);
-        continue;
-      }
-      if (both) {
-        try {
-          udpKept.push(await bindUdp(request.host, held.port));
-        } catch (error) {
-          const errno = errnoOf(error);
-          rejects.push(held);
-          if (errno === EADDRINUSE || errno === EACCES) continue;
-          return { errno, syscall: 'bind', port: held.port };
-        }
-      }
-      kept.push(held);
-      ports.push(held.port);
-    }
-    if (!request.hold) return { ports };
-    const all = [...kept, ...udpKept];
-    kept.length = 0;
-    udpKept.length = 0;
-    const id = nextHold++;
-    holds.set(id, all);
-    return { ports, fds: all.map((held) => held.fd), hold: id };
-  } finally {
-    await Promise.all([closeAll(kept), closeAll(udpKept), closeAll(rejects)]);
+    return [first, await bindUdp(request.host, port)];
+  } catch (error) {
+    await first.close();
+    throw error;
   }
 }
 
-async function release(id: number): Promise<void> {
-  const list = holds.get(id);
+/**
+ * The ports a batch tries, in native/candidates.h's order: a range from its
+ * start, wrapping; the kernel's range from a random port of bind(0)'s parity,
+ * that parity first.
+ */
+function* candidates(request: BatchRequest): Generator<number> {
+  const kernel = request.rangeFrom === 0;
+  const low = kernel ? request.ephemeralLow : request.rangeFrom;
+  const high = kernel ? request.ephemeralHigh : request.rangeTo;
+  let start = request.start !== 0 ? request.start : kernel ? low + 1 + 2 * Math.floor((Math.random() * (high - low + 1)) / 2) : low;
+  if (start < low || start > high) start = low;
+  if (!kernel || high === low) {
+    const size = high - low + 1;
+    for (let i = 0; i < size; i++) yield low + ((start - low + i) % size);
+    return;
+  }
+  for (const from of [start, start + 1 <= high ? start + 1 : start - 1]) {
+    const first = low + ((from ^ low) & 1);
+    const last = high - ((from ^ high) & 1);
+    let port = from;
+    for (let left = first > last ? 0 : (last - first) / 2 + 1; left > 0; left--) {
+      yield port;
+      port = port + 2 > last ? first : port + 2;
+    }
+  }
+}
+
+interface Kept {
+  port: number;
+  prior: bigint;
+  held: Held[];
+}
+
+/** One pass over the candidates: each port acquired in the ledger, then bound (or skipped). */
+async function pass(request: BatchRequest, mode: Pass, kept: Kept[], state: { refused: number }): Promise<BatchOutcome | undefined> {
+  const excluded = (port: number) => request.exclude !== undefined && ((request.exclude[port >> 3]! >> (port & 7)) & 1) === 1;
+  for (const port of candidates(request)) {
+    if (kept.length === request.count) return undefined;
+    if (excluded(port)) continue;
+    const prior = ledger.acquire(port, mode);
+    if (prior === undefined) continue;
+    try {
+      kept.push({ port, prior, held: await bindEach(request, port) });
+    } catch (error) {
+      ledger.drop(port, prior);
+      const errno = errnoOf(error);
+      if (errno === EACCES || errno === EPERM) state.refused++;
+      if (errno === EADDRINUSE || errno === EACCES || errno === EPERM) continue;
+      return { errno, syscall: (error as NodeJS.ErrnoException).syscall ?? 'listen', port };
+    }
+  }
+  return kept.length === request.count ? undefined : { exhausted: true, found: kept.length, refused: state.refused };
+}
+
+async function allocate(request: BatchRequest): Promise<BatchOutcome> {
+  const kept: Kept[] = [];
+  const state = { refused: 0 };
+  const closeAll = (list: Held[]) => Promise.all(list.map((held) => held.close()));
+  let outcome = await pass(request, Pass.Strict, kept, state);
+  // Too few ports nobody here had in the window: those this process gave out before, too.
+  if (outcome && 'exhausted' in outcome) outcome = await pass(request, Pass.Reuse, kept, state);
+  if (outcome) {
+    await closeAll(kept.flatMap((k) => k.held));
+    for (const { port, prior } of kept) ledger.drop(port, prior);
+    return outcome;
+  }
+  const ports = kept.map((k) => k.port);
+  if (request.check !== CheckKind.Hold) {
+    for (const port of ports) ledger.give(port, request.windowMs);
+    await closeAll(kept.flatMap((k) => k.held));
+    return { ports };
+  }
+  for (const port of ports) ledger.hold(port);
+  // For 'both': the TCP sockets, then the UDP ones, as the native backend orders them.
+  const all = [...kept.map((k) => k.held[0]!), ...kept.flatMap((k) => k.held.slice(1))];
+  const id = nextHold++;
+  holds.set(id, { held: all, ports, windowMs: request.windowMs });
+  return { ports, fds: all.map((held) => held.fd), hold: id };
+}
+
+/** Ends a hold: its servers close (or, detaching, stay open for whoever has their fds), its ports are given. */
+async function end(id: number, close: boolean): Promise<void> {
+  const hold = holds.get(id);
   holds.delete(id);
-  if (list) await Promise.all(list.map((held) => held.close()));
+  if (!hold) return;
+  if (close) await Promise.all(hold.held.map((held) => held.close()));
+  for (const port of hold.ports) ledger.unhold(port, hold.windowMs);
 }
 
 async function checkFree(host: string, protocol: ProtocolBits, port: number) {
-  for (const kind of ['tcp', 'udp'] as const) {
-    if (!(protocol & (kind === 'tcp' ? 1 : 2))) continue;
+  for (const kind of [1, 2] as const) {
+    if (!(protocol & kind)) continue;
     try {
-      await (await open(kind, host, port)).close();
+      await (await (kind === 1 ? listenTcp(host, port) : bindUdp(host, port))).close();
     } catch (error) {
       return { errno: errnoOf(error), syscall: (error as NodeJS.ErrnoException).syscall ?? 'listen' };
     }
@@ -167,14 +206,13 @@ async function lookup(host: string) {
   }
 }
 
-const operations = {
+const operations: Record<WorkerCall['op'], (...args: never[]) => Promise<unknown>> = {
   allocate: (request: BatchRequest) => allocate(request),
-  release: (id: number) => release(id),
+  release: (id: number) => end(id, true),
+  detach: (id: number) => end(id, false),
   checkFree: (host: string, protocol: ProtocolBits, port: number) => checkFree(host, protocol, port),
   lookup: (host: string) => lookup(host),
 };
-
-const { flag, syncPort } = workerData as { flag: Int32Array; syncPort: MessagePort };
 
 async function answer(call: WorkerCall): Promise<{ id: number; value?: unknown; error?: unknown }> {
   try {

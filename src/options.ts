@@ -4,8 +4,9 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import type { BatchRequest, Binding, ProtocolBits } from './binding';
-import { rangeError, show, systemError, typeError, type PortallocError } from './errors';
+import { CheckKind, type BatchRequest, type Binding, type ProtocolBits } from './binding';
+import { config } from './config';
+import { rangeError, show, systemError, typeError, unsupportedError, type PortallocError } from './errors';
 
 export type Protocol = 'tcp' | 'udp' | 'both';
 
@@ -34,9 +35,10 @@ export interface AllocateOptions {
   readonly reserve?: 'timewait';
   /**
    * allocate() only. Whether processes that allocate at the same time get
-   * disjoint ports, and this process does not hand a port out twice, for at
-   * least 20 s (see docs/handoff.md). Default: on; cross-process coordination
-   * needs the native backend (`true` on the JS backend throws).
+   * disjoint ports (cross-process claims, docs/internals.md). Default: on with
+   * the native backend (`PORTALLOC_COORDINATE=0` turns the default off); `true`
+   * on the JS backend throws. Within this process no two callers ever get the
+   * same port, whatever this says.
    */
   readonly coordinate?: boolean;
 }
@@ -68,6 +70,8 @@ const CHECK_KEYS = new Set(['host', 'protocol']);
 /** A batch ready for the backend, and how to describe where it looked. */
 export interface Plan {
   request: BatchRequest;
+  /** `order: 'ascending'`: every batch starts at the range's low end. */
+  ascending: boolean;
 }
 
 /** Where a batch looked, for its ERR_PORTS_EXHAUSTED message. */
@@ -135,6 +139,9 @@ function checkOrder(order: unknown): 'random' | 'ascending' {
   throw error;
 }
 
+/** At most this many items are read from an `exclude` iterable (a port may repeat; an endless one must end). */
+export const MAX_EXCLUDE_ITEMS = 1 << 20;
+
 /** The excluded ports as a bitmap of 65,536 bits, or undefined for none. */
 export function checkExclude(exclude: unknown): Uint8Array | undefined {
   if (exclude === undefined) return undefined;
@@ -143,7 +150,9 @@ export function checkExclude(exclude: unknown): Uint8Array | undefined {
   }
   const bitmap = new Uint8Array(65536 / 8);
   let any = false;
+  let items = 0;
   for (const port of exclude as Iterable<unknown>) {
+    if (++items > MAX_EXCLUDE_ITEMS) throw rangeError('options.exclude', `at most ${MAX_EXCLUDE_ITEMS} items`, exclude);
     checkPort('each port in options.exclude', port);
     bitmap[(port as number) >> 3]! |= 1 << ((port as number) & 7);
     any = true;
@@ -159,7 +168,11 @@ export function checkExclude(exclude: unknown): Uint8Array | undefined {
 export function checkHost(host: unknown): asserts host is string | undefined {
   if (host === undefined) return;
   if (typeof host !== 'string') throw typeError('options.host', 'a string (an IP address or a host name)', host);
-  if (host === '') throw rangeError('options.host', 'an IP address or a host name', host);
+  if (host === '' || host.includes('\0')) {
+    const error = new TypeError(`portalloc: options.host must be an IP address or a host name; got ${show(host)}`) as TypeError & { code: string };
+    error.code = 'ERR_INVALID_ARG_VALUE';
+    throw error;
+  }
 }
 
 export function resolveHost(host: unknown, binding: Binding): string {
@@ -192,42 +205,90 @@ export function ephemeralRange(): [number, number] {
   return ephemeral;
 }
 
-/** Validates allocate/reserve arguments and turns them into one batch. */
-export function plan(count: unknown, options: unknown, binding: Binding, hold: boolean): Plan {
+/** What a call asks for: allocate's ports, reserve's holds. */
+export type Purpose = 'allocate' | 'reserve';
+
+/** Validates allocate/reserve arguments and turns them into one batch for `binding` ('native' or 'js'). */
+export function plan(count: unknown, options: unknown, binding: Binding, purpose: Purpose, backend: 'native' | 'js'): Plan {
   checkCount(count);
-  const given = checkKeys(options, hold ? RESERVE_KEYS : PLAIN_KEYS);
+  const given = checkKeys(options, purpose === 'reserve' ? RESERVE_KEYS : PLAIN_KEYS);
   const protocol = checkProtocol(given.protocol);
   const range = checkRange(given.range);
   const order = checkOrder(given.order);
   const exclude = checkExclude(given.exclude);
   if (given.shared !== undefined && typeof given.shared !== 'boolean') throw typeError('options.shared', 'a boolean', given.shared);
-  const host = resolveHost(given.host, binding);
+  const timeWait = checkTimeWait(given.reserve);
+  const coordinate = checkCoordinate(given.coordinate, backend);
+  let host = resolveHost(given.host, binding);
+  if (timeWait) host = timeWaitHost(host, protocol, backend);
+  if (given.shared === true && backend === 'js') throw sharedUnsupported();
   const [low, high] = ephemeralRange();
   const [from, to] = range ?? [0, 0];
   const start = range === undefined ? 0 : order === 'ascending' ? from : from + Math.floor(Math.random() * (to - from + 1));
-  const threads = process.env.PORTALLOC_THREADS; // (read per call: one of the costlier lines of a single-port call)
-  return {
-    request: {
-      count: count as number,
-      host,
-      protocol,
-      rangeFrom: from,
-      rangeTo: to,
-      start,
-      ephemeralLow: low,
-      ephemeralHigh: high,
-      // bind(0) slows down as the half of the range it prefers fills up: past
-      // this many ports in one batch, the batch binds explicit ports instead.
-      kernelBudget: Math.max(1, Math.floor((high - low + 1) / 3)),
-      // Two threads for a large batch when a second CPU is free at the time;
-      // PORTALLOC_THREADS=1: always one, PORTALLOC_THREADS=2: two wherever
-      // the process may use two CPUs.
-      threads: threads === '1' ? 1 : threads === '2' ? 2 : 0,
-      exclude,
-      hold,
-      shared: given.shared === true,
-    },
+  const request: BatchRequest = {
+    count: count as number,
+    host,
+    protocol,
+    check: purpose === 'reserve' ? CheckKind.Hold : timeWait ? CheckKind.TimeWait : CheckKind.Free,
+    rangeFrom: from,
+    rangeTo: to,
+    start,
+    ephemeralLow: low,
+    ephemeralHigh: high,
+    threads: config.threads,
+    exclude,
+    shared: given.shared === true,
+    coordinate,
+    probeOff: !config.probe,
+    windowMs: config.claimMs,
   };
+  return { request, ascending: order === 'ascending' };
+}
+
+function checkTimeWait(reserve: unknown): boolean {
+  if (reserve === undefined) return false;
+  if (typeof reserve !== 'string') throw typeError('options.reserve', "'timewait'", reserve);
+  if (reserve !== 'timewait') {
+    const error = new RangeError(`portalloc: options.reserve must be 'timewait'; got ${show(reserve)}`) as RangeError & { code: string };
+    error.code = 'ERR_INVALID_ARG_VALUE';
+    throw error;
+  }
+  return true;
+}
+
+/** Cross-process claims: native only; the default follows PORTALLOC_COORDINATE. */
+function checkCoordinate(coordinate: unknown, backend: 'native' | 'js'): boolean {
+  if (coordinate !== undefined && typeof coordinate !== 'boolean') throw typeError('options.coordinate', 'a boolean', coordinate);
+  if (coordinate === true && backend === 'js') {
+    throw unsupportedError(
+      'options.coordinate: true needs the native backend: node:net cannot claim abstract unix socket names. ' +
+        'Omit it (no two callers in this process ever get the same port) or install portalloc where its addon loads.',
+    );
+  }
+  return backend === 'native' && (coordinate ?? config.coordinate);
+}
+
+/** The host of a TIME_WAIT reservation: TCP on a loopback address (default 127.0.0.1); native only. */
+function timeWaitHost(host: string, protocol: ProtocolBits, backend: 'native' | 'js'): string {
+  if (backend === 'js') {
+    throw unsupportedError(
+      "reserve: 'timewait' needs the native backend: node:net sets SO_REUSEADDR before it binds, so its bind could land on a port " +
+        'that another process holds shared or that is already in TIME_WAIT, and hand that out. Install portalloc where its addon loads.',
+    );
+  }
+  if (protocol !== 1) throw rangeError('options.protocol', "'tcp' with reserve: 'timewait' (TIME_WAIT is a TCP state)", ['udp', 'udp', 'both'][protocol - 1]);
+  const loopback = host === '' ? '127.0.0.1' : host;
+  if (!/^127\./.test(loopback) && loopback !== '::1') {
+    throw rangeError('options.host', "a loopback address with reserve: 'timewait' (it connects to itself)", loopback);
+  }
+  return loopback;
+}
+
+export function sharedUnsupported(): PortallocError {
+  return unsupportedError(
+    'shared holds need the native backend: node:net cannot set SO_REUSEADDR on a socket after it is bound. ' +
+      'Use an exclusive reserve(), or install portalloc where its addon loads.',
+  );
 }
 
 /** Validates isFree arguments. */

@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import { rangeError, typeError, type PortallocError } from './errors';
-import { checkListen, isBusy, listenError, resolveListenHost } from './listen-check';
+import { checkListen, isBusy, listenError, resolveListenHost } from './compat/try-port';
 import { checkHost, checkKeys, checkPort } from './options';
 
 /** How {@link waitForPort} and {@link waitUntilFree} poll. */

@@ -4,10 +4,9 @@
  * instead of one Node server per interface. See docs/compat.md.
  */
 import type { ListenOptions } from 'node:net';
-import { backend } from './allocate';
-import { coded } from './errors';
-import { clearLocks, claim, isTaken, lock, unclaim } from './locks';
-import { badPortError, checkListen, isBusy, isPortNumber, listenError, NO_PORTS, randomPort, resolveListenHost } from './listen-check';
+import { coded } from '../errors';
+import { clearLocks, isLocked, lock } from './locks';
+import { badPortError, begin, drop, isBusy, isPortNumber, lend, listenError, NO_PORTS, randomPort, resolveListenHost, tryPort } from './try-port';
 
 /** get-port's options: its own and the rest of Node's `ListenOptions`. */
 export type GetPortOptions = {
@@ -70,49 +69,37 @@ function checkExclude(exclude: unknown): Set<number> {
  * const dev = await getPort({ port: portNumbers(3000, 3100) });
  */
 export async function getPort(options?: GetPortOptions): Promise<number> {
-  if (options === undefined && backend === 'native') return anyPort(false); // the commonest call, without a wait
-  const exclude = checkExclude(options?.exclude);
-  const { reserve = false, host: wantedHost, ipv6Only = false } = options ?? {};
-  const preferred: Iterable<unknown> = options?.port ? (typeof options.port === 'number' ? [options.port] : options.port) : [];
+  if (options === undefined) return anyPort(''); // the commonest call, without a wait
+  const since = begin();
+  const exclude = checkExclude(options.exclude);
+  const { reserve = false, host: wantedHost, ipv6Only = false } = options;
+  const preferred: Iterable<unknown> = options.port ? (typeof options.port === 'number' ? [options.port] : options.port) : [];
   const host = wantedHost ? await resolveListenHost(wantedHost) : '';
   for (const port of preferred) {
     if (port === 0) break; // 0: any port, as get-port's own fallback
     if (exclude.has(port as number)) continue;
     if (!isPortNumber(port)) throw badPortError(port);
-    if (isTaken(port)) continue;
-    claim(port);
-    let result;
-    try {
-      result = await checkListen(host, port, ipv6Only);
-    } finally {
-      unclaim(port);
-    }
-    if (result.errno === 0 && !isTaken(port)) {
+    if (isLocked(port)) continue;
+    const tried = await tryPort(host, port, since, ipv6Only);
+    if (tried.errno === 0 && !isLocked(port)) {
+      lend(tried);
       lock(port, Boolean(reserve));
       return port;
     }
-    if (result.errno !== 0 && !isBusy(result.errno)) throw listenError(result.errno, result.syscall, wantedHost ? host : '', port);
+    drop(tried);
+    if (tried.errno !== 0 && !isBusy(tried.errno)) throw listenError(tried.errno, tried.syscall, wantedHost ? host : '', port);
   }
+  return anyPort(host, exclude, Boolean(reserve));
+}
+
+/** A random port (portalloc's own allocate, so no other caller gets it), locked for get-port. */
+function anyPort(host: string, exclude: Iterable<number> = NO_PORTS, reserve = false): number {
   let port: number;
   try {
-    port = await randomPort(host, exclude);
+    port = randomPort(host, exclude);
   } catch (error) {
     throw randomPortError(error, host);
   }
-  unclaim(port);
-  lock(port, Boolean(reserve));
-  return port;
-}
-
-/** A random port on every address, locked: the native backend answers at once, so nothing can come between. */
-function anyPort(reserve: boolean): number {
-  let port: number;
-  try {
-    port = randomPort('', NO_PORTS) as number;
-  } catch (error) {
-    throw randomPortError(error, '');
-  }
-  unclaim(port);
   lock(port, reserve);
   return port;
 }

@@ -7,9 +7,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { coded } from './errors';
-import { claim, isTaken, unclaim, unclaimLater } from './locks';
-import { badPortError, checkListen, EADDRNOTAVAIL, EINVAL, isBusy, isPortNumber, listenError, resolveListenHost } from './listen-check';
+import { coded } from '../errors';
+import { badPortError, begin, checkListen, drop, EADDRNOTAVAIL, EINVAL, isBusy, isPortNumber, lend, listenError, resolveListenHost, tryPort, type Tried } from './try-port';
 
 /** portfinder's options. */
 export interface PortFinderOptions {
@@ -109,8 +108,8 @@ export function setBasePath(socketPath: string): void {
 // properties of the module (`exports.basePort`), so assigning `portfinder.basePort`
 // works as it does in portfinder.
 
-/** The first port from `port` up that a Node server could listen on everywhere (and on `host`), claimed. */
-async function findPort(options: PortFinderOptions): Promise<number> {
+/** The first port from `port` up that a Node server could listen on everywhere (and on `host`), tried (try-port.ts). */
+async function findPort(options: PortFinderOptions, since: number): Promise<Tried> {
   const port = Number(options.port) || Number(options.startPort) || Number(basePort);
   const stopPort = Number(options.stopPort) || Number(highestPort);
   let startPort = options.startPort;
@@ -122,52 +121,43 @@ async function findPort(options: PortFinderOptions): Promise<number> {
   const host = options.host ? await resolveListenHost(options.host) : '';
   for (let candidate = port; candidate <= highestPort; candidate++) {
     if (!isPortNumber(candidate)) throw badPortError(candidate);
-    if (isTaken(candidate)) continue;
-    claim(candidate);
-    let free = false;
-    try {
-      free = await isFreeEverywhere(candidate, host, options.host);
-    } catch (error) {
-      unclaim(candidate);
-      throw error;
-    }
-    if (!free) {
-      unclaim(candidate);
-      continue;
-    }
-    if (candidate <= stopPort) return candidate;
-    unclaim(candidate);
+    const tried = await tryFree(candidate, host, options.host, since);
+    if (!tried) continue;
+    if (candidate <= stopPort) return tried;
+    drop(tried);
     throw coded(Error(`No open ports found in between ${startPort} and ${stopPort}`), 'ERR_PORTS_EXHAUSTED');
   }
   throw coded(Error('No open ports available'), 'ERR_PORTS_EXHAUSTED');
 }
 
-/** portfinder checks every local address and the user's host; EADDRINUSE and EACCES mean "next". */
-async function isFreeEverywhere(port: number, host: string, wantedHost: string | undefined): Promise<boolean> {
-  if (host !== '') {
-    const { errno, syscall } = await checkListen(host, port);
-    if (errno === EADDRNOTAVAIL || errno === EINVAL) {
-      throw coded(Error(`Provided host ${wantedHost} could NOT be bound. Please provide a different host address or hostname`), 'EADDRNOTAVAIL');
-    }
-    if (isBusy(errno)) return false;
-    if (errno !== 0) throw listenError(errno, syscall, host, port);
+/** portfinder checks every local address and the user's host; busy and refused ports mean "next". */
+async function tryFree(port: number, host: string, wantedHost: string | undefined, since: number): Promise<Tried | undefined> {
+  const tried = await tryPort('', port, since);
+  if (tried.errno !== 0) {
+    if (isBusy(tried.errno)) return undefined;
+    throw listenError(tried.errno, tried.syscall, '', port);
   }
-  const { errno, syscall } = await checkListen('', port);
-  if (isBusy(errno)) return false;
-  if (errno !== 0) throw listenError(errno, syscall, '', port);
-  return true;
+  if (host === '') return tried;
+  const { errno, syscall } = await checkListen(host, port);
+  if (errno === 0) return tried;
+  drop(tried);
+  if (errno === EADDRNOTAVAIL || errno === EINVAL) {
+    throw coded(Error(`Provided host ${wantedHost} could NOT be bound. Please provide a different host address or hostname`), 'EADDRNOTAVAIL');
+  }
+  if (isBusy(errno)) return undefined;
+  throw listenError(errno, syscall, host, port);
 }
 
-/** Settles a promise or calls back (error first), as portfinder does; claims end after delivery. */
-function deliver<T>(work: Promise<T>, claimed: (value: T) => number[], callback?: (err: Error, value: T) => void): Promise<T> | undefined {
+/** Hands tried ports out (lent) and settles a promise or calls back (error first), as portfinder does. */
+function deliver<T>(work: Promise<T>, tried: (value: T) => Tried[], result: (value: T) => unknown, callback?: (err: Error, value: never) => void): Promise<never> | undefined {
   const delivered = work.then((value) => {
-    for (const port of claimed(value)) unclaimLater(port);
-    return value;
-  });
+    for (const port of tried(value)) lend(port);
+    return result(value);
+  }) as Promise<never>;
   if (!callback) return delivered;
   delivered.then(
     (value) => callback(null as unknown as Error, value),
-    (error: Error) => callback(error, undefined as unknown as T),
+    (error: Error) => callback(error, undefined as never),
   );
   return undefined;
 }
@@ -190,7 +180,7 @@ export function getPort(options?: PortFinderOptions | PortfinderCallback, callba
     callback = options;
     options = {};
   }
-  return deliver(findPort({ ...(options ?? {}) }), (port) => [port], callback);
+  return deliver(findPort({ ...(options ?? {}) }, begin()), (tried) => [tried], (tried) => tried.port, callback);
 }
 
 /**
@@ -203,15 +193,15 @@ export function getPortPromise(options?: PortFinderOptions): Promise<number> {
   return getPort(options);
 }
 
-async function findPorts(count: number, options: PortFinderOptions): Promise<number[]> {
-  const ports: number[] = [];
+async function findPorts(count: number, options: PortFinderOptions): Promise<Tried[]> {
+  const ports: Tried[] = [];
+  const since = begin();
   try {
     for (let index = 0; index < count; index++) {
-      const port = await findPort(ports.length > 0 ? { ...options, port: ports[ports.length - 1]! + 1 } : options);
-      ports.push(port);
+      ports.push(await findPort(ports.length > 0 ? { ...options, port: ports[ports.length - 1]!.port + 1 } : options, since));
     }
   } catch (error) {
-    for (const port of ports) unclaim(port);
+    for (const tried of ports) drop(tried);
     throw error;
   }
   return ports;
@@ -232,7 +222,7 @@ export function getPorts(count: number, options?: PortFinderOptions | PortsCallb
     callback = options;
     options = {};
   }
-  return deliver(findPorts(count, { ...(options ?? {}) }), (ports) => ports, callback);
+  return deliver(findPorts(count, { ...(options ?? {}) }), (tried) => tried, (tried) => tried.map((t) => t.port), callback);
 }
 
 /**
@@ -302,7 +292,7 @@ export function getSocket(options?: SocketFinderOptions | SocketfinderCallback, 
     callback = options;
     options = {};
   }
-  return deliver(findSocket({ ...(options ?? {}) }), () => [], callback);
+  return deliver(findSocket({ ...(options ?? {}) }), () => [], (path) => path, callback);
 }
 
 /**

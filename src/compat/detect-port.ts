@@ -5,8 +5,7 @@
  * calls running at the same time in one process never get the same port.
  * See docs/compat.md.
  */
-import { claim, isTaken, unclaim, unclaimLater } from './locks';
-import { checkListen, EADDRNOTAVAIL, isPortNumber, listenError, NO_PORTS, randomPort, resolveListenHost } from './listen-check';
+import { begin, checkListen, drop, EADDRNOTAVAIL, isPortNumber, lend, listenError, NO_PORTS, randomPort, resolveListenHost, tryPort } from './try-port';
 
 export type DetectPortCallback = (err: Error | null, port?: number) => void;
 
@@ -67,8 +66,9 @@ async function isFree(host: string, port: number): Promise<boolean> {
   return (await checkListen(host, port)).errno === 0;
 }
 
-/** The first free port of first .. first+9 (or a random one), claimed for the caller. */
+/** The first free port of first .. first+9 (or a random one), handed out (lent, or portalloc's own allocate). */
 async function findPort(first: number, hostname: string): Promise<number> {
+  const since = begin();
   const maxPort = Math.min(first + 10, 65535);
   let host = '';
   if (hostname) {
@@ -76,31 +76,24 @@ async function findPort(first: number, hostname: string): Promise<number> {
       host = await resolveListenHost(hostname);
     } catch (error) {
       // detect-port takes a name that does not resolve (ENOTFOUND) as "free here".
-      if ((error as NodeJS.ErrnoException).code === 'ENOTFOUND' && first !== 0) {
-        claim(first);
-        return first;
-      }
+      if ((error as NodeJS.ErrnoException).code === 'ENOTFOUND' && first !== 0) return first;
       throw error;
     }
   }
   for (let port = first; port !== 0 && (port === first || port < maxPort); port++) {
     // Node's listen() throws for a bad port number: detect-port moves on.
-    if (!isPortNumber(port) || isTaken(port)) continue;
-    claim(port);
-    let errno: number;
-    try {
-      ({ errno } = await checkListen(host, port));
-    } catch (error) {
-      unclaim(port);
-      throw error;
+    if (!isPortNumber(port)) continue;
+    const tried = await tryPort(host, port, since);
+    if (tried.errno === 0) {
+      lend(tried);
+      return port;
     }
-    if (errno === 0) return port;
-    unclaim(port);
-    if (hostname && errno === EADDRNOTAVAIL) {
-      throw new IPAddressNotAvailableError({ cause: listenError(errno, 'listen', host, port) });
+    drop(tried);
+    if (hostname && tried.errno === EADDRNOTAVAIL) {
+      throw new IPAddressNotAvailableError({ cause: listenError(tried.errno, 'listen', host, port) });
     }
   }
-  return randomPort(host, NO_PORTS); // claimed
+  return randomPort(host, NO_PORTS);
 }
 
 /**
@@ -129,10 +122,7 @@ export function detectPort(port?: number | PortConfig | string | DetectPortCallb
     port = undefined;
   }
   const first = parseInt(port as string) || 0;
-  const found = findPort(first, hostname ?? '').then((value) => {
-    unclaimLater(value);
-    return value;
-  });
+  const found = findPort(first, hostname ?? '');
   if (typeof callback !== 'function') return found;
   const done = callback;
   found.then(
