@@ -8,8 +8,8 @@ import net from 'node:net';
 import os from 'node:os';
 import originalGetPort, { clearLockedPorts as originalClear } from 'get-port';
 import getPort, { backend, clearLockedPorts, isFree } from '../dist/index.mjs';
-import portfinder from '../dist/portfinder.mjs';
-import { detect } from '../dist/detect-port.mjs';
+import portfinder from '../dist/compat/portfinder.mjs';
+import { detect } from '../dist/compat/detect-port.mjs';
 
 const require = createRequire(import.meta.url);
 const originalPortfinder = require('portfinder');

@@ -18,7 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"allocate", Allocate},         {"allocateAsync", AllocateAsync}, {"release", Release},
       {"detach", Detach},             {"share", Share},                 {"closeProbe", CloseProbe},
       {"checkFree", CheckFree},       {"checkListen", CheckListen},     {"tryPort", TryPort},
-      {"lend", Lend},                 {"lendClock", LendClock},         {"dropPort", DropPort},           {"expireClaims", ExpireClaims},
+      {"lend", Lend},                 {"ledgerClock", LedgerClock},         {"dropPort", DropPort},          
       {"releaseClaims", ReleaseClaims}, {"claimCount", ClaimCount},     {"lookup", Lookup},
       {"socketPorts", SocketPorts},
   };

@@ -36,6 +36,7 @@ struct Registry;
 struct Hold {
   std::vector<int> fds;
   std::vector<int> ports;
+  int protocol = kTcp;
   uint64_t windowMs = 0;
   Registry* registry = nullptr;  // null once the environment is gone
 
@@ -58,15 +59,15 @@ void Hold::End(bool closeFds) {
   if (closeFds) CloseAll(&fds);
   fds.clear();
   const uint64_t deadline = ledger::NowMs() + windowMs;
-  for (int port : ports) ledger::Unhold(static_cast<uint32_t>(port), deadline);
+  for (int port : ports) ledger::Unhold(static_cast<uint32_t>(port), protocol, deadline);
   claims::Touch(ports);
   ports.clear();
   if (registry != nullptr) registry->live.erase(this);
   registry = nullptr;
 }
 
-Napi::Value WrapHold(Napi::Env env, BatchResult* result, uint64_t windowMs) {
-  auto* hold = new Hold{std::move(result->fds), result->ports, windowMs, env.GetInstanceData<Registry>()};
+Napi::Value WrapHold(Napi::Env env, BatchResult* result, const BatchRequest& request) {
+  auto* hold = new Hold{std::move(result->fds), result->ports, request.protocol, request.windowMs, env.GetInstanceData<Registry>()};
   result->fds.clear();
   if (hold->registry != nullptr) hold->registry->live.insert(hold);
   auto external = Napi::External<Hold>::New(env, hold, [](Napi::Env, Hold* h) {
@@ -132,6 +133,8 @@ bool ReadRequest(const Napi::CallbackInfo& info, BatchRequest* request, bool bor
     return Malformed(env, "fields are not a Uint32Array of the addon's layout");
   }
   if (!ReadFields(info[0].As<Napi::Uint32Array>().Data(), request)) return Malformed(env, "a field is out of range");
+  request->since = ledger::Clock();  // the call begins now, on this thread, whenever a pool thread runs it
+  claims::SetWindow(request->windowMs);
   if (!ReadHost(env, info[1], &request->address)) return false;
   if (info[2].IsUndefined()) return true;
   if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
@@ -171,8 +174,9 @@ Napi::Value Failure(Napi::Env env, const BatchResult& result) {
 
 // The port itself for one, the ports alone for a plain batch (most calls: one
 // object fewer to build), { ports, fds, hold } for a reservation.
-Napi::Value Deliver(Napi::Env env, BatchResult* result, uint64_t windowMs) {
+Napi::Value Deliver(Napi::Env env, BatchResult* result, const BatchRequest& request) {
   if (result->error != 0 || result->exhausted) return Failure(env, *result);
+  if (request.check != Check::kHold) ledger::Delivered(result->ports, request.protocol);
   if (result->fds.empty()) {
     if (result->ports.size() == 1) return Napi::Number::New(env, result->ports[0]);
     return ToArray(env, result->ports);
@@ -180,7 +184,7 @@ Napi::Value Deliver(Napi::Env env, BatchResult* result, uint64_t windowMs) {
   Napi::Object object = Napi::Object::New(env);
   object.Set("ports", ToArray(env, result->ports));
   object.Set("fds", ToArray(env, result->fds));
-  object.Set("hold", WrapHold(env, result, windowMs));
+  object.Set("hold", WrapHold(env, result, request));
   return object;
 }
 
@@ -192,7 +196,7 @@ class BatchWorker : public Napi::AsyncWorker {
   ~BatchWorker() override {
     if (delivered_ || result_.fds.empty()) return;
     CloseAll(&result_.fds);
-    for (int port : result_.ports) ledger::Unhold(static_cast<uint32_t>(port), ledger::NowMs());
+    for (int port : result_.ports) ledger::Unhold(static_cast<uint32_t>(port), request_.protocol, ledger::NowMs());
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -200,7 +204,7 @@ class BatchWorker : public Napi::AsyncWorker {
   void Execute() override { result_ = RunBatch(request_); }
   void OnOK() override {
     delivered_ = true;
-    deferred_.Resolve(Deliver(Env(), &result_, request_.windowMs));
+    deferred_.Resolve(Deliver(Env(), &result_, request_));
   }
 
  private:
@@ -217,10 +221,10 @@ Napi::Value Compat(Napi::Env env, int error, const char* syscall) {
   return object;
 }
 
-// (host, port, ...) of the compat checks; false with a pending TypeError.
-bool ReadHostPort(const Napi::CallbackInfo& info, size_t arguments, Address* address, uint16_t* port) {
-  if (info.Length() < arguments || !info[1].IsNumber()) return Malformed(info.Env(), "expected (host, port, ...)");
-  const uint32_t value = info[1].As<Napi::Number>().Uint32Value();
+// (host, ..., port at `at`, ...) of the checks; false with a pending TypeError.
+bool ReadHostPort(const Napi::CallbackInfo& info, size_t arguments, size_t at, Address* address, uint16_t* port) {
+  if (info.Length() < arguments || !info[at].IsNumber()) return Malformed(info.Env(), "expected (host, port, ...)");
+  const uint32_t value = info[at].As<Napi::Number>().Uint32Value();
   if (value > 65535) return Malformed(info.Env(), "port out of range");
   *port = static_cast<uint16_t>(value);
   return ReadHost(info.Env(), info[0], address);
@@ -245,7 +249,7 @@ Napi::Value Allocate(const Napi::CallbackInfo& info) {
   if (!ReadRequest(info, &request, true)) return info.Env().Undefined();
   request.probe = &info.Env().GetInstanceData<Registry>()->probe;
   BatchResult result = RunBatch(request);
-  return Deliver(info.Env(), &result, request.windowMs);
+  return Deliver(info.Env(), &result, request);
 }
 
 Napi::Value AllocateAsync(const Napi::CallbackInfo& info) {
@@ -281,16 +285,16 @@ Napi::Value CloseProbe(const Napi::CallbackInfo& info) {
 Napi::Value CheckFree(const Napi::CallbackInfo& info) {
   Address address;
   uint16_t port;
-  if (!ReadHostPort(info, 3, &address, &port) || !info[2].IsNumber()) return info.Env().Undefined();
+  if (!ReadHostPort(info, 3, 2, &address, &port) || !info[1].IsNumber()) return info.Env().Undefined();
   const char* syscall = "bind";
-  const int error = portalloc::CheckFree(address, info[2].As<Napi::Number>().Int32Value(), port, &syscall);
+  const int error = portalloc::CheckFree(address, info[1].As<Napi::Number>().Int32Value(), port, &syscall);
   return Compat(info.Env(), error, syscall);
 }
 
 Napi::Value CheckListen(const Napi::CallbackInfo& info) {
   Address address;
   uint16_t port;
-  if (!ReadHostPort(info, 3, &address, &port)) return info.Env().Undefined();
+  if (!ReadHostPort(info, 3, 1, &address, &port)) return info.Env().Undefined();
   const char* syscall = "bind";
   const int error = portalloc::CheckListen(address, port, info[2].ToBoolean().Value(), &syscall);
   return Compat(info.Env(), error, syscall);
@@ -300,23 +304,23 @@ Napi::Value TryPort(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Address address;
   uint16_t port;
-  if (!ReadHostPort(info, 5, &address, &port) || !info[4].IsNumber()) return env.Undefined();
-  uint64_t prior = 0;
-  if (!ledger::Acquire(port, ledger::kCompat, &prior, info[4].As<Napi::Number>().Uint32Value())) return Compat(env, EADDRINUSE, "bind");
+  if (!ReadHostPort(info, 5, 1, &address, &port) || !info[4].IsNumber()) return env.Undefined();
+  ledger::Prior prior;
+  if (!ledger::Acquire(port, kTcp, ledger::kCompat, &prior, info[4].As<Napi::Number>().Uint32Value())) return Compat(env, EADDRINUSE, "bind");
   bool fresh = false;
   Probe& probe = env.GetInstanceData<Registry>()->probe;
   if (info[3].ToBoolean().Value() && claims::Port(port, probe.Tester(), &fresh) == claims::kForeign) {
-    ledger::Drop(port, prior);
+    ledger::Drop(port, kTcp, prior);
     return Compat(env, EADDRINUSE, "bind");
   }
   const char* syscall = "bind";
   const int error = portalloc::CheckListen(address, port, info[2].ToBoolean().Value(), &syscall);
   if (error != 0) {
-    ledger::Drop(port, prior);
+    ledger::Drop(port, kTcp, prior);
     if (fresh) claims::Unport(port);
   }
   Napi::Object object = Compat(env, error, syscall).As<Napi::Object>();
-  object.Set("prior", Napi::BigInt::New(env, prior));
+  object.Set("prior", Napi::BigInt::New(env, prior.tcp));
   object.Set("fresh", fresh);
   return object;
 }
@@ -333,14 +337,11 @@ Napi::Value DropPort(const Napi::CallbackInfo& info) {
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBigInt()) return Malformed(info.Env(), "dropPort(port, prior, fresh)"), info.Env().Undefined();
   const uint32_t port = info[0].As<Napi::Number>().Uint32Value();
   bool lossless;
-  ledger::Drop(port, info[1].As<Napi::BigInt>().Uint64Value(&lossless));
+  ledger::Prior prior;
+  prior.tcp = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+  ledger::Drop(port, kTcp, prior);
   if (info[2].ToBoolean().Value()) claims::Unport(port);
   return info.Env().Undefined();
-}
-
-Napi::Value ExpireClaims(const Napi::CallbackInfo& info) {
-  const uint64_t window = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int64Value() : 20000;
-  return Napi::Number::New(info.Env(), claims::Expire(window));
 }
 
 Napi::Value ReleaseClaims(const Napi::CallbackInfo& info) {
@@ -350,7 +351,7 @@ Napi::Value ReleaseClaims(const Napi::CallbackInfo& info) {
 
 Napi::Value ClaimCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), claims::Count()); }
 
-Napi::Value LendClock(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ledger::LendClock()); }
+Napi::Value LedgerClock(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ledger::Clock()); }
 
 Napi::Value Lookup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -38,11 +38,10 @@ Napi::Value CheckListen(const Napi::CallbackInfo& info);
 // caller until lend(port, windowMs) or dropPort(port, prior, fresh).
 Napi::Value TryPort(const Napi::CallbackInfo& info);
 Napi::Value Lend(const Napi::CallbackInfo& info);
-// lendClock() -> the ledger's count of lends, read by a drop-in call when it begins.
-Napi::Value LendClock(const Napi::CallbackInfo& info);
+// ledgerClock() -> the ledger's handoff clock (ledger.h, Clock), read by a drop-in call when it begins.
+Napi::Value LedgerClock(const Napi::CallbackInfo& info);
 Napi::Value DropPort(const Napi::CallbackInfo& info);
-// expireClaims(windowMs) -> claims still open; releaseClaims(); claimCount().
-Napi::Value ExpireClaims(const Napi::CallbackInfo& info);
+// releaseClaims(): closes every claim (fds are short); claimCount().
 Napi::Value ReleaseClaims(const Napi::CallbackInfo& info);
 Napi::Value ClaimCount(const Napi::CallbackInfo& info);
 // lookup(host) -> { addresses } | { eai, message, errno? }: getaddrinfo, blocking.

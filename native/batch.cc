@@ -12,8 +12,8 @@
 namespace portalloc {
 namespace {
 
-// Below this many ports a range is claimed port by port (claims.h).
-constexpr uint32_t kBlockClaimsFrom = 2048;
+// Below this many ports (16 blocks) a range is claimed port by port (claims.h).
+constexpr uint32_t kBlockClaimsFrom = 512;
 
 bool Refused(int error) { return error == EACCES || error == EPERM; }
 
@@ -26,7 +26,10 @@ Batch::Batch(const BatchRequest& request) : request_(request), address_(request.
 }
 
 Batch::~Batch() {
-  for (const Taken& taken : taken_) ledger::Drop(taken.port, taken.prior);
+  for (const Taken& taken : taken_) {
+    ledger::Drop(taken.port, request_.protocol, taken.prior);
+    if (taken.fresh) claims::Unport(taken.port);  // (a claim made for a port never handed out)
+  }
   CloseAll(&tcp_);
   CloseAll(&udp_);
   delete ownProbe_;
@@ -64,33 +67,32 @@ bool Batch::Find() {
 // One candidate: true when it is kept (in flight, checked, bound if held).
 bool Batch::Try(uint32_t port, int pass) {
   if (port == 0 || request_.exclude.Has(port)) return false;
-  uint64_t prior;
-  if (!ledger::Acquire(port, static_cast<ledger::Pass>(pass), &prior)) return false;
+  ledger::Prior prior;
+  if (!ledger::Acquire(port, request_.protocol, static_cast<ledger::Pass>(pass), &prior, request_.since)) return false;
   bool fresh = false;
   const char* syscall = "bind";
   const int state = request_.coordinate && !Admit(port, &fresh) ? EADDRINUSE : CheckPort(port, &syscall);
   if (state == 0 && (request_.quota == nullptr || request_.quota->fetch_sub(1, std::memory_order_relaxed) > 0)) {
-    taken_.push_back({static_cast<uint16_t>(port), prior});
+    taken_.push_back({static_cast<uint16_t>(port), fresh, prior});
     return true;
   }
   if (state == 0) {
     stop_ = true;  // the other half found the last port first
     if (request_.check == Check::kHold) DropSockets();
   }
-  ledger::Drop(port, prior);
+  ledger::Drop(port, request_.protocol, prior);
   if (fresh) claims::Unport(port);
   if (Refused(state)) ++result_.refused;
   if (state != 0 && !IsBusy(state) && !Refused(state)) Fail(state, syscall, port);
   return false;
 }
 
-// Closes the sockets of the port just bound (the last ones kept).
+// Closes the sockets of the port just bound (the last ones kept, per protocol).
 void Batch::DropSockets() {
-  close(tcp_.back());
-  tcp_.pop_back();
-  if (request_.protocol == kBoth) {
-    close(udp_.back());
-    udp_.pop_back();
+  for (std::vector<int>* fds : {&tcp_, &udp_}) {
+    if (!(request_.protocol & (fds == &tcp_ ? kTcp : kUdp)) || fds->empty()) continue;
+    close(fds->back());
+    fds->pop_back();
   }
 }
 
@@ -99,10 +101,10 @@ bool Batch::Admit(uint32_t port, bool* freshClaim) {
   if (!blocks_) return claims::Port(port, probe().Tester(), freshClaim) != claims::kForeign;
   if (blockSeen_.empty()) blockSeen_.assign(claims::kBlocks, 0);
   uint8_t& seen = blockSeen_[port >> claims::kBlockShift];
-  if (seen == 0) seen = static_cast<uint8_t>(1 + claims::Block(port >> claims::kBlockShift));
+  if (seen == 0) seen = static_cast<uint8_t>(1 + claims::Block(port >> claims::kBlockShift, probe().Tester()));
   const auto answer = static_cast<claims::Answer>(seen - 1);
-  if (answer == claims::kForeign) return false;
-  return answer == claims::kUnclaimed || !claims::PortClaimedElsewhere(port, probe().Tester());
+  // Mine or unclaimed (giving way), another process may still claim the port alone.
+  return answer != claims::kForeign && !claims::PortClaimedElsewhere(port, probe().Tester());
 }
 
 // 0 when `port` is free (and, for kHold, bound); an errno otherwise.
@@ -159,9 +161,9 @@ BatchResult Batch::Settle() {
   result_.ports.reserve(taken_.size());
   for (const Taken& taken : taken_) {
     if (request_.check == Check::kHold) {
-      ledger::Hold(taken.port);
+      ledger::Hold(taken.port, request_.protocol);
     } else {
-      ledger::Give(taken.port, deadline);
+      ledger::Give(taken.port, request_.protocol, deadline);
     }
     result_.ports.push_back(taken.port);
   }

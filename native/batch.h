@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "ledger.h"
 #include "sockets.h"
 
 namespace portalloc {
@@ -66,6 +67,7 @@ struct BatchRequest {
   bool coordinate = false;  // cross-process claims (claims.h)
   bool probeOff = false;    // PORTALLOC_PROBE=0: a socket per port instead (probe.h)
   uint64_t windowMs = 20000;  // how long a given port stays out of every path
+  uint32_t since = 0;         // ledger::Clock() when the call was made (the reuse pass's bound)
   // The probe this thread's synchronous calls share (null: the batch opens its own).
   Probe* probe = nullptr;
   // Set by split.cc: the ports still to find, shared by the two halves.
@@ -108,7 +110,8 @@ class Batch {
  private:
   struct Taken {
     uint16_t port;
-    uint64_t prior;  // the ledger stamp Acquire replaced
+    bool fresh;           // its port claim was made by this batch
+    ledger::Prior prior;  // the ledger stamps Acquire replaced
   };
   bool Wanted();
   bool Try(uint32_t port, int pass);

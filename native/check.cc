@@ -9,7 +9,7 @@
 namespace portalloc {
 
 int CheckListen(Address address, uint16_t port, bool ipv6Only, const char** syscall) {
-  if (ledger::Held(port)) {
+  if (ledger::Held(port, kTcp)) {
     *syscall = "bind";
     return EADDRINUSE;
   }

@@ -9,7 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "ledger.h"
@@ -26,9 +30,13 @@ struct Claim {
   uint64_t lastUse;
 };
 
-// Process-wide by design (see claims.h); every access holds `lock`.
-std::mutex lock;
-std::unordered_map<uint32_t, Claim> table;
+// Process-wide by design (see claims.h); every access holds `lock`. Never
+// destroyed: the reaper thread may still wait on them while the process exits.
+std::mutex& lock = *new std::mutex();
+std::condition_variable& wake = *new std::condition_variable();
+std::unordered_map<uint32_t, Claim>& table = *new std::unordered_map<uint32_t, Claim>();
+bool reaping = false;  // the reaper thread runs (lock held to read or write)
+std::atomic<uint64_t> window{20000};
 
 socklen_t NameOf(uint32_t key, sockaddr_un* address) {
   *address = sockaddr_un();
@@ -65,39 +73,61 @@ bool Bound(uint32_t key, int tester) {
 }
 
 bool HoldsAPort(uint32_t key) {
-  if (key < kBlockKey) return ledger::Held(key);
+  if (key < kBlockKey) return ledger::Held(key, 3);
   const uint32_t first = (key - kBlockKey) << kBlockShift;
   for (uint32_t port = first; port < first + (1u << kBlockShift); ++port) {
-    if (ledger::Held(port)) return true;
+    if (ledger::Held(port, 3)) return true;
   }
   return false;
 }
 
-// Makes room for one more claim (lock held): false when none can be let go.
-bool Room() {
-  if (table.size() < Cap()) return true;
-  auto oldest = table.end();
-  for (auto it = table.begin(); it != table.end(); ++it) {
-    if ((oldest == table.end() || it->second.lastUse < oldest->second.lastUse) && !HoldsAPort(it->first)) oldest = it;
+// Closes claims unused for the window (lock held), except those a held port needs.
+void ExpireLocked(uint64_t now) {
+  for (auto it = table.begin(); it != table.end();) {
+    if (it->second.lastUse + window.load() > now) {
+      ++it;
+    } else if (HoldsAPort(it->first)) {
+      it->second.lastUse = now;  // a reservation still needs it
+      ++it;
+    } else {
+      close(it->second.fd);
+      it = table.erase(it);
+    }
   }
-  if (oldest == table.end()) return false;
-  close(oldest->second.fd);
-  table.erase(oldest);
-  return true;
 }
 
-// Claims `key` (lock held): mine, foreign, or unclaimed for want of fds.
-Answer Take(uint32_t key, bool* fresh) {
+// The reaper: while any claim is open, closes expired ones every window / 4.
+void Reap() {
+  std::unique_lock<std::mutex> guard(lock);
+  while (!table.empty()) {
+    wake.wait_for(guard, std::chrono::milliseconds(std::max<uint64_t>(window.load() / 4, 50)));
+    ExpireLocked(ledger::NowMs());
+  }
+  reaping = false;
+}
+
+// A new claim (lock held): starts the reaper if it is not running.
+void Add(uint32_t key, int fd) {
+  table.emplace(key, Claim{fd, ledger::NowMs()});
+  if (reaping) return;
+  reaping = true;
+  std::thread(Reap).detach();
+}
+
+// Claims `key` (lock held): mine, foreign, or unclaimed (at the cap, or for
+// want of fds: giving way, after testing that no other process has the name).
+Answer Take(uint32_t key, int tester, bool* fresh) {
   *fresh = false;
   auto found = table.find(key);
   if (found != table.end()) {
     found->second.lastUse = ledger::NowMs();
     return kMine;
   }
-  if (!Room()) return kUnclaimed;
+  if (table.size() >= Cap()) return Bound(key, tester) ? kForeign : kUnclaimed;
   const int fd = Bind(key);
-  if (fd < 0) return errno == EADDRINUSE ? kForeign : kUnclaimed;  // EMFILE, ENFILE, ENOBUFS: give way
-  table.emplace(key, Claim{fd, ledger::NowMs()});
+  if (fd < 0 && errno == EADDRINUSE) return kForeign;
+  if (fd < 0) return Bound(key, tester) ? kForeign : kUnclaimed;  // EMFILE, ENFILE, ENOBUFS
+  Add(key, fd);
   *fresh = true;
   return kMine;
 }
@@ -120,16 +150,18 @@ uint32_t Cap() {
   return cap;
 }
 
-Answer Block(uint32_t block) {
+void SetWindow(uint64_t windowMs) { window.store(windowMs); }
+
+Answer Block(uint32_t block, int tester) {
   std::lock_guard<std::mutex> guard(lock);
   bool fresh;
-  return Take(kBlockKey + block, &fresh);
+  return Take(kBlockKey + block, tester, &fresh);
 }
 
 Answer Port(uint32_t port, int tester, bool* fresh) {
   std::lock_guard<std::mutex> guard(lock);
-  const Answer answer = Take(port, fresh);
-  if (answer != kMine) return answer;
+  const Answer answer = Take(port, tester, fresh);
+  if (answer == kForeign) return answer;
   // A foreign block covers it: step back (its owner sees this claim, or this
   // test sees its block; either way one of the two keeps off).
   const uint32_t blockKey = kBlockKey + (port >> kBlockShift);
@@ -163,23 +195,6 @@ void Touch(const std::vector<int>& ports) {
       if (found != table.end()) found->second.lastUse = now;
     }
   }
-}
-
-uint32_t Expire(uint64_t windowMs) {
-  const uint64_t now = ledger::NowMs();
-  std::lock_guard<std::mutex> guard(lock);
-  for (auto it = table.begin(); it != table.end();) {
-    if (it->second.lastUse + windowMs > now) {
-      ++it;
-    } else if (HoldsAPort(it->first)) {
-      it->second.lastUse = now;  // a reservation still needs it
-      ++it;
-    } else {
-      close(it->second.fd);
-      it = table.erase(it);
-    }
-  }
-  return static_cast<uint32_t>(table.size());
 }
 
 void ReleaseAll() {

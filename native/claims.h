@@ -9,7 +9,7 @@
 // process. Another process tests a name with connect() on an unbound datagram
 // socket: 0 when it is bound, ECONNREFUSED when not (nothing is sent).
 //
-// Large batches (the kernel's range, ranges of 2,048 ports or more) claim
+// Large batches (the kernel's range, ranges of 512 ports or more) claim
 // blocks; small ranges and the drop-ins claim single ports, so a 101-port range
 // shared by many processes is not four blocks. The two kinds exclude each other
 // in the Dekker way: a port claimer binds its port name, then tests the block;
@@ -17,9 +17,12 @@
 // Whichever order the kernel sees, at least one of them sees the other.
 //
 // The table is process-wide (claims belong to the process, not to a thread:
-// a worker's exit keeps them) and mutex-guarded; at most Cap() claims are open
-// at once, the least recently used let go first; every claim closes CLAIM_MS
-// after its last use (Expire) unless a reservation still holds one of its ports.
+// a worker's exit keeps them) and mutex-guarded. At most Cap() claims are open
+// at once; past that, ports are handed out unclaimed (giving way), but every
+// name is still tested, so no other process's claim is ever overlooked. Each
+// claim closes `windowMs` after its last use, unless a reservation still holds
+// one of its ports, closed by a reaper thread of the addon's own that runs
+// only while claims are open (so claims made by a worker that has exited expire too).
 #pragma once
 
 #include <cstdint>
@@ -40,9 +43,13 @@ enum Answer : uint8_t {
 // At most this many claims at once: a sixteenth of RLIMIT_NOFILE, 1 to 512.
 uint32_t Cap();
 
-// Claims `block` for this process, or says who has it. Touches it (its
-// expiry counts from now) when it is this process's.
-Answer Block(uint32_t block);
+// How long claims live after their last use (CLAIM_MS); each request sets it.
+void SetWindow(uint64_t windowMs);
+
+// Claims `block` for this process, or says who has it (tester: an unbound
+// unix datagram socket, probe.h). Touches it (its expiry counts from now)
+// when it is this process's.
+Answer Block(uint32_t block, int tester);
 // Claims `port` alone; foreign when another process claims it or its block.
 // *fresh: the claim was made by this call (Unport gives such a one back).
 Answer Port(uint32_t port, int tester, bool* fresh);
@@ -52,9 +59,6 @@ bool PortClaimedElsewhere(uint32_t port, int tester);
 
 // Expiry from now for the claims covering these ports.
 void Touch(const std::vector<int>& ports);
-// Closes claims unused for `windowMs` (kept while a held port needs one);
-// returns how many stay open.
-uint32_t Expire(uint64_t windowMs);
 // Closes every claim: fds are short.
 void ReleaseAll();
 uint32_t Count();

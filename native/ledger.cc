@@ -14,20 +14,48 @@ constexpr uint64_t kLent = 1ull << 61;
 constexpr uint64_t kDeadline = kLent - 1;
 
 // Process-wide by design (see ledger.h): ports belong to the process, not to
-// one environment, so this is the one static state of the addon's core.
-std::atomic<uint64_t> stamps[65536];
-// For lent ports: the LendClock value of their lend (Acquire's `since`).
-std::atomic<uint32_t> lentAt[65536];
-std::atomic<uint32_t> lendClock{0};
+// one environment, so these are the static state of the addon's core.
+// [0]: TCP, [1]: UDP.
+std::atomic<uint64_t> stamps[2][65536];
+// For given and lent ports: the clock's tick when they were handed out.
+std::atomic<uint32_t> handedAt[2][65536];
+std::atomic<uint32_t> clock{0};
+constexpr uint32_t kPending = UINT32_MAX;  // given, not delivered yet: reusable by nobody
 
-// Whether an Acquire in `pass` may take a port stamped `stamp` at `now`.
-bool Takeable(uint32_t port, uint64_t stamp, Pass pass, uint64_t now, uint32_t since) {
+bool Takeable(uint64_t stamp, uint32_t handed, Pass pass, uint64_t now, uint32_t since) {
   if (stamp == 0) return true;
   if (stamp & (kFlight | kHeld)) return false;
   if ((stamp & kDeadline) <= now) return true;
-  if (pass == kReuse) return true;
-  return pass == kCompat && (stamp & kLent) != 0 && lentAt[port].load(std::memory_order_acquire) <= since;
+  if (pass == kStrict || handed > since) return false;  // (handed out after the caller began)
+  return pass == kReuse || (stamp & kLent) != 0;
 }
+
+bool AcquireOne(int i, uint32_t port, Pass pass, uint64_t* prior, uint32_t since) {
+  std::atomic<uint64_t>& stamp = stamps[i][port];
+  uint64_t seen = stamp.load(std::memory_order_acquire);
+  if (seen == 0 && stamp.compare_exchange_strong(seen, kFlight, std::memory_order_acq_rel)) {
+    *prior = 0;  // (the common case, without reading the clock)
+    return true;
+  }
+  const uint64_t now = NowMs();
+  while (Takeable(seen, handedAt[i][port].load(std::memory_order_acquire), pass, now, since)) {
+    if (stamp.compare_exchange_weak(seen, kFlight, std::memory_order_acq_rel)) {
+      *prior = seen;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Calls f(stamp) for the stamps `protocol` names.
+template <typename F>
+void Each(uint32_t port, int protocol, F f) {
+  if (protocol & 1) f(stamps[0][port & 0xffff], 0);
+  if (protocol & 2) f(stamps[1][port & 0xffff], 1);
+}
+
+// A tick of the clock, for what is handed out now.
+uint32_t Tick() { return clock.fetch_add(1, std::memory_order_acq_rel) + 1; }
 
 }  // namespace
 
@@ -37,46 +65,60 @@ uint64_t NowMs() {
   return static_cast<uint64_t>(now.tv_sec) * 1000 + static_cast<uint64_t>(now.tv_nsec) / 1000000;
 }
 
-bool Acquire(uint32_t port, Pass pass, uint64_t* prior, uint32_t since) {
+bool Acquire(uint32_t port, int protocol, Pass pass, Prior* prior, uint32_t since) {
   port &= 0xffff;
-  std::atomic<uint64_t>& stamp = stamps[port];
-  uint64_t seen = stamp.load(std::memory_order_acquire);
-  if (seen == 0) {
-    // (The common case, without reading the clock.)
-    if (stamp.compare_exchange_strong(seen, kFlight, std::memory_order_acq_rel)) {
-      *prior = 0;
-      return true;
-    }
+  if ((protocol & 1) && !AcquireOne(0, port, pass, &prior->tcp, since)) return false;
+  if ((protocol & 2) && !AcquireOne(1, port, pass, &prior->udp, since)) {
+    if (protocol & 1) stamps[0][port].store(prior->tcp, std::memory_order_release);
+    return false;
   }
-  const uint64_t now = NowMs();
-  while (Takeable(port, seen, pass, now, since)) {
-    if (stamp.compare_exchange_weak(seen, kFlight, std::memory_order_acq_rel)) {
-      *prior = seen;
-      return true;
-    }
-  }
-  return false;
+  return true;
 }
 
-void Drop(uint32_t port, uint64_t prior) { stamps[port & 0xffff].store(prior, std::memory_order_release); }
+void Drop(uint32_t port, int protocol, const Prior& prior) {
+  Each(port, protocol, [&](std::atomic<uint64_t>& stamp, int i) { stamp.store(i == 0 ? prior.tcp : prior.udp, std::memory_order_release); });
+}
 
-void Give(uint32_t port, uint64_t deadline) { stamps[port & 0xffff].store(deadline & kDeadline, std::memory_order_release); }
+uint32_t Clock() { return clock.load(std::memory_order_acquire); }
+
+void Give(uint32_t port, int protocol, uint64_t deadline) {
+  Each(port, protocol, [&](std::atomic<uint64_t>& stamp, int i) {
+    handedAt[i][port & 0xffff].store(kPending, std::memory_order_release);
+    stamp.store(deadline & kDeadline, std::memory_order_release);
+  });
+}
+
+void Delivered(const std::vector<int>& ports, int protocol) {
+  const uint32_t tick = Tick();
+  for (int port : ports) {
+    Each(static_cast<uint32_t>(port), protocol, [&](std::atomic<uint64_t>&, int i) { handedAt[i][port & 0xffff].store(tick, std::memory_order_release); });
+  }
+}
+
 
 void Lend(uint32_t port, uint64_t deadline) {
-  lentAt[port & 0xffff].store(lendClock.fetch_add(1, std::memory_order_acq_rel) + 1, std::memory_order_release);
-  stamps[port & 0xffff].store((deadline & kDeadline) | kLent, std::memory_order_release);
+  handedAt[0][port & 0xffff].store(Tick(), std::memory_order_release);
+  stamps[0][port & 0xffff].store((deadline & kDeadline) | kLent, std::memory_order_release);
 }
 
-uint32_t LendClock() { return lendClock.load(std::memory_order_acquire); }
-
-void Hold(uint32_t port) { stamps[port & 0xffff].store(kHeld, std::memory_order_release); }
-
-void Unhold(uint32_t port, uint64_t deadline) {
-  uint64_t held = kHeld;
-  stamps[port & 0xffff].compare_exchange_strong(held, deadline & kDeadline, std::memory_order_acq_rel);
+void Hold(uint32_t port, int protocol) {
+  Each(port, protocol, [](std::atomic<uint64_t>& stamp, int) { stamp.store(kHeld, std::memory_order_release); });
 }
 
-bool Held(uint32_t port) { return stamps[port & 0xffff].load(std::memory_order_acquire) == kHeld; }
+void Unhold(uint32_t port, int protocol, uint64_t deadline) {
+  const uint32_t tick = Tick();
+  Each(port, protocol, [&](std::atomic<uint64_t>& stamp, int i) {
+    handedAt[i][port & 0xffff].store(tick, std::memory_order_release);
+    uint64_t held = kHeld;
+    stamp.compare_exchange_strong(held, deadline & kDeadline, std::memory_order_acq_rel);
+  });
+}
+
+bool Held(uint32_t port, int protocol) {
+  bool held = false;
+  Each(port, protocol, [&](std::atomic<uint64_t>& stamp, int) { held = held || stamp.load(std::memory_order_acquire) == kHeld; });
+  return held;
+}
 
 }  // namespace ledger
 }  // namespace portalloc

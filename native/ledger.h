@@ -1,7 +1,7 @@
 // The ledger: who has each port in this process. The one owner of that fact.
 //
-// One 64-bit stamp per port number (TCP and UDP share it: stricter than the
-// kernel, never looser), process-wide because ports are: every thread and
+// One 64-bit stamp per port and protocol (TCP and UDP port spaces are separate,
+// as in the kernel), process-wide because ports are: every thread and
 // every environment (main thread, worker threads) of the process reads and
 // writes the same stamps. Lock-free: each change is a compare-and-swap.
 //
@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace portalloc {
 namespace ledger {
@@ -33,29 +34,45 @@ uint64_t NowMs();
 // Which stamps an Acquire may take over, besides free ones.
 enum Pass : int {
   kStrict = 0,  // only free ports
-  kReuse = 1,   // also ports given (or lent) before: a range this process used up
+  kReuse = 1,   // also ports given (or lent) before the caller began: a range this process used up
   kCompat = 2,  // also lent ports: a drop-in's check, answering as its original
 };
 
-// Takes `port` for the caller if `pass` allows; *prior keeps the stamp it
-// replaced (for Drop). False when another caller has it. kCompat takes a lent
-// port only if it was lent before the caller began (`since`, a LendClock()
-// value): drop-in calls in flight at the same time never share a port, and a
-// call that begins after another has delivered answers as the original would.
-bool Acquire(uint32_t port, Pass pass, uint64_t* prior, uint32_t since = 0);
-// Puts back the stamp an Acquire replaced: the port was not wanted after all.
-void Drop(uint32_t port, uint64_t prior);
-// The port is handed out: out of every path until `deadline` (NowMs-based).
-void Give(uint32_t port, uint64_t deadline);
-// A drop-in hands the port out: as Give, but drop-in calls that begin later may take it.
+// Every call names the protocols (sockets.h: kTcp, kUdp, or kBoth for both
+// stamps at once); Prior keeps what an Acquire replaced, per protocol.
+struct Prior {
+  uint64_t tcp = 0, udp = 0;
+};
+
+// Takes `port` for the caller if `pass` allows; *prior keeps the stamps it
+// replaced (for Drop). False when another caller has it. Callers in flight at
+// the same time never share a port: a pass other than kStrict takes only a
+// port handed out before the caller began, `since` being the Clock() value
+// read when the call was made (on the JavaScript thread, for async calls too):
+// - kReuse: a port given or lent before (a range this process used up);
+// - kCompat: a port lent before (a drop-in call that begins after another has
+//   delivered answers as the original would).
+bool Acquire(uint32_t port, int protocol, Pass pass, Prior* prior, uint32_t since);
+// Puts back the stamps an Acquire replaced: the port was not wanted after all.
+void Drop(uint32_t port, int protocol, const Prior& prior);
+
+// The handoff clock: it ticks once per batch delivered, per lend, per release.
+uint32_t Clock();
+// The port is handed out: out of every path until `deadline` (NowMs-based),
+// and not reusable by anyone until Delivered (a batch on a pool thread
+// settles before JavaScript has its result: callers that begin meanwhile are
+// still "at the same time").
+void Give(uint32_t port, int protocol, uint64_t deadline);
+// The batch's result reached JavaScript: callers that begin from now on may
+// reuse these ports when their range runs short. On the JavaScript thread.
+void Delivered(const std::vector<int>& ports, int protocol);
+// A drop-in hands a TCP port out: as Give (with a tick of its own), but marked lent.
 void Lend(uint32_t port, uint64_t deadline);
-// The count of lends so far: a drop-in call reads it when it begins.
-uint32_t LendClock();
 // A reservation's socket holds the port; Unhold gives it when released.
-void Hold(uint32_t port);
-void Unhold(uint32_t port, uint64_t deadline);
-// Whether the port is held by a reservation of this process now.
-bool Held(uint32_t port);
+void Hold(uint32_t port, int protocol);
+void Unhold(uint32_t port, int protocol, uint64_t deadline);
+// Whether a reservation of this process holds the port for this protocol (kBoth: for either).
+bool Held(uint32_t port, int protocol);
 
 }  // namespace ledger
 }  // namespace portalloc

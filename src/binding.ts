@@ -46,6 +46,8 @@ export interface BatchRequest {
   probeOff: boolean;
   /** How long a port handed out stays out of every path of this process (CLAIM_MS). */
   windowMs: number;
+  /** JS backend: the ledger's clock when the call was made (the native addon reads it itself). */
+  since?: number;
 }
 
 /** What a batch gave: ports (and, when held, the sockets), a system error, or too few ports. */
@@ -79,20 +81,19 @@ export interface Binding {
   checkFree(host: string, protocol: ProtocolBits, port: number): Errno;
   /** Could a Node server listen (SO_REUSEADDR + bind + listen)? A port this process holds is busy. */
   checkListen(host: string, port: number, ipv6Only: boolean): Errno | Promise<Errno>;
-  /** checkListen for handing the port out (native/api.h, tryPort); `since`: lendClock() when the caller began. */
+  /** checkListen for handing the port out (native/api.h, tryPort); `since`: ledgerClock() when the caller began. */
   tryPort(host: string, port: number, ipv6Only: boolean, coordinate: boolean, since: number): PortTry | Promise<PortTry>;
   /** A drop-in hands the port out: lent for windowMs. */
   lend(port: number, windowMs: number): void;
-  /** The ledger's count of lends (native/ledger.h, LendClock). */
-  lendClock(): number;
+  /** The ledger's handoff clock (native/ledger.h, Clock). */
+  ledgerClock(): number;
   /** A drop-in does not want the port it tried after all. */
   dropPort(port: number, prior: bigint, fresh: boolean): void;
   /** getaddrinfo, blocking. */
   lookup(host: string): { addresses: string[] } | { eai: number; message: string; errno?: number };
   /** Native only: closes the sockets synchronous batches check with (native/probe.h). */
   closeProbe?(): void;
-  /** Native only: cross-process claims (native/claims.h). */
-  expireClaims?(windowMs: number): number;
+  /** Native only: cross-process claims (native/claims.h): close them all; how many are open. */
   releaseClaims?(): void;
   claimCount?(): number;
   /** Native only: the ports another process's sockets are bound to (pidfd_getfd). */
@@ -149,11 +150,10 @@ function wrap(addon: Addon): Binding {
     checkListen: addon.checkListen,
     tryPort: addon.tryPort,
     lend: addon.lend,
-    lendClock: addon.lendClock,
+    ledgerClock: addon.ledgerClock,
     dropPort: addon.dropPort,
     lookup: addon.lookup,
     closeProbe: addon.closeProbe,
-    expireClaims: addon.expireClaims,
     releaseClaims: addon.releaseClaims,
     claimCount: addon.claimCount,
     socketPorts: addon.socketPorts,

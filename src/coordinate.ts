@@ -2,8 +2,8 @@
  * The JavaScript half of coordination (docs/internals.md). The ledger
  * (native/ledger.h, ledger.ts) keeps this process's callers apart and the
  * claims (native/claims.h) keep processes apart; this module only decides
- * where a batch starts, keeps the claims' expiry timer running, and says how a
- * coordinated batch gives way when it cannot be served.
+ * where a batch starts and says how a coordinated batch gives way when it
+ * cannot be served. (Claims expire by themselves: native/claims.h.)
  */
 import { binding } from './backend';
 import { CheckKind, type BatchOutcome, type BatchRequest } from './binding';
@@ -14,7 +14,6 @@ export const CLAIM_MS = config.claimMs;
 
 /** Where the next batch of each kind goes on from (this thread's; an order, not a guarantee). */
 const next = new Map<string, number>();
-let timer: NodeJS.Timeout | undefined;
 
 /** Batches that go on from one another: same host, protocol and range. */
 function kind(request: BatchRequest): string {
@@ -34,23 +33,12 @@ export function startOf(request: BatchRequest, ascending: boolean): number {
   return next.get(kind(request)) ?? request.start;
 }
 
-/** Notes where a successful batch stopped, and keeps the claims' expiry running. */
+/** Notes where a successful batch stopped. */
 export function record(request: BatchRequest, outcome: BatchOutcome): void {
   if (!request.coordinate || !('ports' in outcome) || outcome.ports.length === 0) return;
   // The kernel's range goes on in its parity (candidates.h); a range port by port.
   const last = outcome.ports[outcome.ports.length - 1]!;
   next.set(kind(request), last + (request.rangeFrom === 0 ? 2 : 1));
-  schedule();
-}
-
-/** Closes expired claims every CLAIM_MS / 4 while any is open; never keeps the process alive. */
-function schedule(): void {
-  if (timer || !binding.expireClaims) return;
-  timer = setTimeout(() => {
-    timer = undefined;
-    if (binding.expireClaims!(CLAIM_MS) > 0) schedule();
-  }, CLAIM_MS / 4);
-  timer.unref();
 }
 
 const EMFILE = 24;

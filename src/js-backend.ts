@@ -35,9 +35,12 @@ export class JsBinding implements Binding {
   private readonly flag = new Int32Array(new SharedArrayBuffer(4));
   /** This process's ledger (ledger.ts), shared with the worker and every other thread. */
   private readonly ledger = processLedger();
+  /** The ports and protocol of each hold this thread has open, by id. */
+  private readonly open = new Map<number, { ports: readonly number[]; protocol: number }>();
   private nextCall = 1;
   private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: unknown): void }>();
   private readonly collected = new FinalizationRegistry<number>((id) => {
+    this.open.delete(id);
     if (this.worker) this.post({ id: this.nextCall++, op: 'release', args: [id] });
   });
 
@@ -110,8 +113,10 @@ export class JsBinding implements Binding {
     });
   }
 
-  private wrap(outcome: BatchOutcome): BatchOutcome {
+  private wrap(outcome: BatchOutcome, request: BatchRequest): BatchOutcome {
+    if ('ports' in outcome) this.ledger.delivered(outcome.ports, request.protocol);
     if ('hold' in outcome && typeof outcome.hold === 'number') {
+      this.open.set(outcome.hold, { ports: outcome.ports, protocol: request.protocol });
       const token: JsHold = { id: outcome.hold };
       this.collected.register(token, token.id, token);
       return { ...outcome, hold: token };
@@ -119,24 +124,30 @@ export class JsBinding implements Binding {
     return outcome;
   }
 
+  // A batch begins when the call is made (its `since`, ledger.ts), not when the worker gets to it.
   allocate(request: BatchRequest): BatchOutcome {
-    return this.wrap(this.callSync('allocate', request) as BatchOutcome);
+    return this.wrap(this.callSync('allocate', { ...request, since: this.ledger.clock() }) as BatchOutcome, request);
   }
 
   async allocateAsync(request: BatchRequest): Promise<BatchOutcome> {
-    return this.wrap((await this.callAsync('allocate', request)) as BatchOutcome);
+    return this.wrap((await this.callAsync('allocate', { ...request, since: this.ledger.clock() })) as BatchOutcome, request);
   }
 
   release(hold: unknown): void {
-    const token = hold as JsHold;
-    this.collected.unregister(token);
-    this.callSync('release', token.id);
+    this.end(hold as JsHold, 'release');
   }
 
   detach(hold: unknown): void {
-    const token = hold as JsHold;
+    this.end(hold as JsHold, 'detach');
+  }
+
+  /** The worker closes (or forgets) the servers and gives the ports; handed out from now. */
+  private end(token: JsHold, op: 'release' | 'detach'): void {
     this.collected.unregister(token);
-    this.callSync('detach', token.id);
+    this.callSync(op, token.id);
+    const hold = this.open.get(token.id);
+    this.open.delete(token.id);
+    if (hold) this.ledger.delivered(hold.ports, hold.protocol);
   }
 
   share(): number {
@@ -148,28 +159,28 @@ export class JsBinding implements Binding {
   }
 
   checkListen(host: string, port: number, ipv6Only: boolean): Errno | Promise<Errno> {
-    if (this.ledger.held(port)) return { errno: EADDRINUSE, syscall: 'bind' };
+    // (A hold of this backend is a listening server: the listen itself is refused.)
     return listenOnce(host, port, ipv6Only);
   }
 
   async tryPort(host: string, port: number, ipv6Only: boolean, _coordinate: boolean, since: number): Promise<PortTry> {
-    const prior = this.ledger.acquire(port, Pass.Compat, since);
+    const prior = this.ledger.acquire(port, 1, Pass.Compat, since);
     if (prior === undefined) return { errno: EADDRINUSE, syscall: 'bind' };
     const result = await listenOnce(host, port, ipv6Only);
-    if (result.errno !== 0) this.ledger.drop(port, prior);
-    return { ...result, prior, fresh: false };
+    if (result.errno !== 0) this.ledger.drop(port, 1, prior);
+    return { ...result, prior: prior[0], fresh: false };
   }
 
   lend(port: number, windowMs: number): void {
     this.ledger.lend(port, windowMs);
   }
 
-  lendClock(): number {
-    return this.ledger.lendClock();
+  ledgerClock(): number {
+    return this.ledger.clock();
   }
 
   dropPort(port: number, prior: bigint): void {
-    this.ledger.drop(port, prior);
+    this.ledger.drop(port, 1, [prior, 0n]);
   }
 
   lookup(host: string): { addresses: string[] } | { eai: number; message: string; errno?: number } {

@@ -12,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { CheckKind, type BatchOutcome, type BatchRequest, type ProtocolBits } from './binding';
-import { Ledger, Pass } from './ledger';
+import { Ledger, Pass, type Prior } from './ledger';
 
 interface Held {
   fd: number;
@@ -29,7 +29,7 @@ export interface WorkerCall {
 const EADDRINUSE = 98;
 const EACCES = 13;
 const EPERM = 1;
-const holds = new Map<number, { held: Held[]; ports: number[]; windowMs: number }>();
+const holds = new Map<number, { held: Held[]; ports: number[]; protocol: number; windowMs: number }>();
 let nextHold = 1;
 const { flag, syncPort, ledgerBuffer } = workerData as { flag: Int32Array; syncPort: MessagePort; ledgerBuffer: SharedArrayBuffer };
 const ledger = new Ledger(ledgerBuffer);
@@ -122,7 +122,7 @@ function* candidates(request: BatchRequest): Generator<number> {
 
 interface Kept {
   port: number;
-  prior: bigint;
+  prior: Prior;
   held: Held[];
 }
 
@@ -132,12 +132,15 @@ async function pass(request: BatchRequest, mode: Pass, kept: Kept[], state: { re
   for (const port of candidates(request)) {
     if (kept.length === request.count) return undefined;
     if (excluded(port)) continue;
-    const prior = ledger.acquire(port, mode);
+    const prior = ledger.acquire(port, request.protocol, mode, request.since ?? 0);
     if (prior === undefined) continue;
     try {
-      kept.push({ port, prior, held: await bindEach(request, port) });
+      const held = await bindEach(request, port);
+      // allocate keeps nothing bound: the ledger keeps the port the batch's until it is given.
+      if (request.check !== CheckKind.Hold) await Promise.all(held.splice(0).map((h) => h.close()));
+      kept.push({ port, prior, held });
     } catch (error) {
-      ledger.drop(port, prior);
+      ledger.drop(port, request.protocol, prior);
       const errno = errnoOf(error);
       if (errno === EACCES || errno === EPERM) state.refused++;
       if (errno === EADDRINUSE || errno === EACCES || errno === EPERM) continue;
@@ -156,20 +159,23 @@ async function allocate(request: BatchRequest): Promise<BatchOutcome> {
   if (outcome && 'exhausted' in outcome) outcome = await pass(request, Pass.Reuse, kept, state);
   if (outcome) {
     await closeAll(kept.flatMap((k) => k.held));
-    for (const { port, prior } of kept) ledger.drop(port, prior);
+    for (const { port, prior } of kept) ledger.drop(port, request.protocol, prior);
     return outcome;
   }
   const ports = kept.map((k) => k.port);
+  // Held ports too are only given, for the window: a hold here is a listening
+  // server, which the kernel itself refuses to every check, and a stamp that
+  // lapses by itself needs nobody alive to clear it when the thread that held
+  // it ends (a terminated worker runs no code).
+  for (const port of ports) ledger.give(port, request.protocol, request.windowMs);
   if (request.check !== CheckKind.Hold) {
-    for (const port of ports) ledger.give(port, request.windowMs);
     await closeAll(kept.flatMap((k) => k.held));
     return { ports };
   }
-  for (const port of ports) ledger.hold(port);
   // For 'both': the TCP sockets, then the UDP ones, as the native backend orders them.
   const all = [...kept.map((k) => k.held[0]!), ...kept.flatMap((k) => k.held.slice(1))];
   const id = nextHold++;
-  holds.set(id, { held: all, ports, windowMs: request.windowMs });
+  holds.set(id, { held: all, ports, protocol: request.protocol, windowMs: request.windowMs });
   return { ports, fds: all.map((held) => held.fd), hold: id };
 }
 
@@ -179,7 +185,7 @@ async function end(id: number, close: boolean): Promise<void> {
   holds.delete(id);
   if (!hold) return;
   if (close) await Promise.all(hold.held.map((held) => held.close()));
-  for (const port of hold.ports) ledger.unhold(port, hold.windowMs);
+  for (const port of hold.ports) ledger.give(port, hold.protocol, hold.windowMs);
 }
 
 async function checkFree(host: string, protocol: ProtocolBits, port: number) {

@@ -1,6 +1,7 @@
 /**
  * The pure-JS backend's ledger: the same stamps and the same rule as
- * native/ledger.h (read that first), on a SharedArrayBuffer that every thread
+ * native/ledger.h (read that first), but for holds (given for the window, not
+ * held: js-worker.ts says why), on a SharedArrayBuffer that every thread
  * of the process shares. The first thread that loads portalloc makes it and
  * publishes it as worker environment data, so worker threads started after
  * that find it (docs/internals.md: a worker started before portalloc was
@@ -10,9 +11,11 @@
 import { getEnvironmentData, setEnvironmentData } from 'node:worker_threads';
 
 const KEY = 'portalloc:ledger:v1';
-/** The stamps (8 bytes a port), then each lent port's lend count and the count itself (4 bytes each). */
-const BYTES = 65536 * 8 + 65537 * 4;
-const CLOCK = 65536;
+/** The stamps (8 bytes a port, TCP then UDP), then the tick each was handed out at and the clock (4 bytes each). */
+const BYTES = 2 * 65536 * 8 + (2 * 65536 + 1) * 4;
+const CLOCK = 2 * 65536;
+/** Given, not delivered yet: reusable by nobody. */
+const PENDING = 0xffffffff;
 const FLIGHT = 1n << 63n;
 const HELD = 1n << 62n;
 const LENT = 1n << 61n;
@@ -32,12 +35,12 @@ export function nowMs(): bigint {
 
 export class Ledger {
   readonly #stamps: BigUint64Array;
-  /** For lent ports: the lend count at their lend; [CLOCK]: the count (native/ledger.h, LendClock). */
-  readonly #lentAt: Uint32Array;
+  /** For given and lent ports: the handoff clock's tick when they were; [CLOCK]: the clock (native/ledger.h, Clock). */
+  readonly #handedAt: Uint32Array;
 
   constructor(buffer: SharedArrayBuffer) {
-    this.#stamps = new BigUint64Array(buffer, 0, 65536);
-    this.#lentAt = new Uint32Array(buffer, 65536 * 8, 65537);
+    this.#stamps = new BigUint64Array(buffer, 0, 2 * 65536);
+    this.#handedAt = new Uint32Array(buffer, 2 * 65536 * 8, 2 * 65536 + 1);
   }
 
   get buffer(): SharedArrayBuffer {
@@ -45,59 +48,87 @@ export class Ledger {
   }
 
   /**
-   * Takes `port` for the caller; the stamp it replaced (for drop), or undefined
-   * when another caller has it. Pass.Compat takes a lent port only if it was
-   * lent before the caller began (`since`, a lendClock() value).
+   * Takes `port` for the caller, for each protocol of `protocol` (1 TCP, 2 UDP,
+   * 3 both); the stamps it replaced (for drop), or undefined when another caller
+   * has it. A pass other than Strict takes only a port handed out before the
+   * caller began (`since`: clock() when the call was made): Reuse, one given
+   * or lent; Compat, one lent.
    */
-  acquire(port: number, pass: Pass, since = 0): bigint | undefined {
-    let seen = Atomics.load(this.#stamps, port);
+  acquire(port: number, protocol: number, pass: Pass, since = 0): Prior | undefined {
+    const prior: Prior = [0n, 0n];
+    for (const i of [0, 1]) {
+      if (!(protocol & (i + 1))) continue;
+      const taken = this.#acquireOne(i * 65536 + port, pass, since);
+      if (taken === undefined) {
+        if (i === 1 && protocol & 1) Atomics.store(this.#stamps, port, prior[0]);
+        return undefined;
+      }
+      prior[i] = taken;
+    }
+    return prior;
+  }
+
+  #acquireOne(index: number, pass: Pass, since: number): bigint | undefined {
+    let seen = Atomics.load(this.#stamps, index);
     const now = nowMs();
-    while (this.#takeable(port, seen, pass, now, since)) {
-      const found = Atomics.compareExchange(this.#stamps, port, seen, FLIGHT);
+    while (this.#takeable(index, seen, pass, now, since)) {
+      const found = Atomics.compareExchange(this.#stamps, index, seen, FLIGHT);
       if (found === seen) return seen;
       seen = found;
     }
     return undefined;
   }
 
-  #takeable(port: number, stamp: bigint, pass: Pass, now: bigint, since: number): boolean {
+  #takeable(index: number, stamp: bigint, pass: Pass, now: bigint, since: number): boolean {
     if (stamp === 0n) return true;
     if ((stamp & (FLIGHT | HELD)) !== 0n) return false;
     if ((stamp & DEADLINE) <= now) return true;
-    if (pass === Pass.Reuse) return true;
-    return pass === Pass.Compat && (stamp & LENT) !== 0n && Atomics.load(this.#lentAt, port) <= since;
+    if (pass === Pass.Strict || Atomics.load(this.#handedAt, index) > since) return false; // (handed out after the caller began)
+    return pass === Pass.Reuse || (stamp & LENT) !== 0n;
   }
 
-  drop(port: number, prior: bigint): void {
-    Atomics.store(this.#stamps, port, prior);
+  drop(port: number, protocol: number, prior: Prior): void {
+    this.#each(port, protocol, (index, i) => Atomics.store(this.#stamps, index, prior[i]!));
   }
 
-  give(port: number, windowMs: number): void {
-    Atomics.store(this.#stamps, port, (nowMs() + BigInt(windowMs)) & DEADLINE);
+  /** The handoff clock: it ticks once per batch delivered, per lend, per release. */
+  clock(): number {
+    return Atomics.load(this.#handedAt, CLOCK);
   }
 
-  /** A drop-in hands the port out: as give, but drop-in calls that begin later may take it. */
+  tick(): number {
+    return Atomics.add(this.#handedAt, CLOCK, 1) + 1;
+  }
+
+  /** Handed out: out of every path for windowMs, and reusable by nobody until delivered. */
+  give(port: number, protocol: number, windowMs: number): void {
+    const deadline = (nowMs() + BigInt(windowMs)) & DEADLINE;
+    this.#each(port, protocol, (index) => {
+      Atomics.store(this.#handedAt, index, PENDING);
+      Atomics.store(this.#stamps, index, deadline);
+    });
+  }
+
+  /** The batch's result reached its caller: callers that begin from now on may reuse these ports. */
+  delivered(ports: readonly number[], protocol: number): void {
+    const tick = this.tick();
+    for (const port of ports) this.#each(port, protocol, (index) => Atomics.store(this.#handedAt, index, tick));
+  }
+
+  /** A drop-in hands a TCP port out: as give, but marked lent. */
   lend(port: number, windowMs: number): void {
-    Atomics.store(this.#lentAt, port, Atomics.add(this.#lentAt, CLOCK, 1) + 1);
+    Atomics.store(this.#handedAt, port, this.tick());
     Atomics.store(this.#stamps, port, ((nowMs() + BigInt(windowMs)) & DEADLINE) | LENT);
   }
 
-  lendClock(): number {
-    return Atomics.load(this.#lentAt, CLOCK);
-  }
-
-  hold(port: number): void {
-    Atomics.store(this.#stamps, port, HELD);
-  }
-
-  unhold(port: number, windowMs: number): void {
-    Atomics.compareExchange(this.#stamps, port, HELD, (nowMs() + BigInt(windowMs)) & DEADLINE);
-  }
-
-  held(port: number): boolean {
-    return Atomics.load(this.#stamps, port) === HELD;
+  #each(port: number, protocol: number, f: (index: number, i: number) => void): void {
+    if (protocol & 1) f(port, 0);
+    if (protocol & 2) f(65536 + port, 1);
   }
 }
+
+/** The stamps an acquire replaced: [TCP, UDP]. */
+export type Prior = [bigint, bigint];
 
 /** This process's ledger: the one published by the thread that loaded portalloc first, or a new one. */
 export function processLedger(): Ledger {

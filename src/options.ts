@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import { CheckKind, type BatchRequest, type Binding, type ProtocolBits } from './binding';
 import { config } from './config';
 import { rangeError, show, systemError, typeError, unsupportedError, type PortallocError } from './errors';
@@ -168,17 +169,33 @@ export function checkExclude(exclude: unknown): Uint8Array | undefined {
 export function checkHost(host: unknown): asserts host is string | undefined {
   if (host === undefined) return;
   if (typeof host !== 'string') throw typeError('options.host', 'a string (an IP address or a host name)', host);
-  if (host === '' || host.includes('\0')) {
+  if (host === '') throw rangeError('options.host', 'an IP address or a host name', host);
+  if (host.includes('\0')) {
     const error = new TypeError(`portalloc: options.host must be an IP address or a host name; got ${show(host)}`) as TypeError & { code: string };
     error.code = 'ERR_INVALID_ARG_VALUE';
     throw error;
   }
 }
 
+/** Whether an IPv6 literal's zone (`fe80::1%lo`, `fe80::1%2`) names an interface of this machine; true without a zone. */
+export function zoneKnown(host: string): boolean {
+  const zone = host.includes('%') ? host.slice(host.indexOf('%') + 1) : undefined;
+  if (zone === undefined) return true;
+  if (/^\d+$/.test(zone)) return Number(zone) > 0 && Number(zone) <= 0xffffffff;
+  return Object.hasOwn(os.networkInterfaces(), zone);
+}
+
 export function resolveHost(host: unknown, binding: Binding): string {
   checkHost(host);
   if (host === undefined) return '';
-  if (net.isIP(host) !== 0) return host;
+  if (net.isIP(host) !== 0) {
+    if (!zoneKnown(host)) {
+      const error = new TypeError(`portalloc: options.host ${show(host)} names no network interface of this machine`) as TypeError & { code: string };
+      error.code = 'ERR_INVALID_ARG_VALUE';
+      throw error;
+    }
+    return host;
+  }
   const found = binding.lookup(host);
   if ('addresses' in found && found.addresses.length > 0) return found.addresses[0]!;
   // getaddrinfo failed for a system reason (EMFILE, say): not a name that does not resolve.

@@ -60,8 +60,8 @@ portfinder.getPort((err, found) => {
   portfinder.getPortsPromise(2).then((ports) => console.log(JSON.stringify({ err, found, ports, basePort: portfinder.basePort })));
 });`,
     );
-    // Asked again before the callback's turn is over, the found port is still claimed.
-    expect(cjs).toEqual({ err: null, found: port, ports: [port + 1, port + 2], basePort: port });
+    // Asked again once the first call has delivered, portfinder's answer: the same free port.
+    expect(cjs).toEqual({ err: null, found: port, ports: [port, port + 1], basePort: port });
     const esm = runProgram(
       dir,
       'portfinder.mjs',

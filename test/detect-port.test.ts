@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import detectPortDefault, { detect, detectPort, IPAddressNotAvailableError, waitPort, WaitPortRetryError } from '../dist/detect-port.js';
+import detectPortDefault, { detect, detectPort, IPAddressNotAvailableError, waitPort, WaitPortRetryError } from '../dist/compat/detect-port.js';
 import { freeRange, Servers } from './compat-helpers';
 import { backendName, close, listen, openFds, root, tryListen } from './helpers';
 

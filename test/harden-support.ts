@@ -40,11 +40,11 @@ export function loadApi(backend: Backend): Api {
 }
 
 /**
- * Another entry point of the built package (dist/<name>.js: 'portfinder', say),
+ * Another entry point of the built package (dist/compat/<name>.js: 'portfinder', say),
  * sharing the copy of the core that the last loadApi() loaded, so it runs on that backend.
  */
 export function loadEntry(name: string): Record<string, (...args: never[]) => unknown> {
-  return load(path.join(dist, `${name}.js`)) as Record<string, (...args: never[]) => unknown>;
+  return load(path.join(dist, 'compat', `${name}.js`)) as Record<string, (...args: never[]) => unknown>;
 }
 
 /** The CLI module's exports (dist/cli.js), for in-process runs of main(argv). */

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import portfinder, { getPort, getPortPromise, getPorts, getPortsPromise, getSocketPromise, nextPort, nextSocket, setBasePort, setHighestPort } from '../dist/portfinder.js';
+import portfinder, { getPort, getPortPromise, getPorts, getPortsPromise, getSocketPromise, nextPort, nextSocket, setBasePort, setHighestPort } from '../dist/compat/portfinder.js';
 import { freeRange, Servers } from './compat-helpers';
 import { backendName, openFds, root, tryListen } from './helpers';
 
@@ -65,7 +65,7 @@ describe(`portfinder compatibility (${backendName})`, () => {
     expect(await getPortPromise()).toBe(from);
     await turn();
     // Assignment, through Node's own CommonJS loader (vitest's copies module properties).
-    const cjs = createRequire(path.join(root, 'package.json'))('./dist/portfinder.js') as typeof portfinder;
+    const cjs = createRequire(path.join(root, 'package.json'))('./dist/compat/portfinder.js') as typeof portfinder;
     cjs.basePort = from + 1;
     try {
       expect(await cjs.getPortPromise()).toBe(from + 1);

@@ -206,7 +206,7 @@ describe.runIf(native)('calls at the same time in one process (probed ports are 
 });
 
 describe.runIf(native)('PORTALLOC_PROBE=0: a socket per port, as on kernels without IP_LOCAL_PORT_RANGE', () => {
-  it('allocate still returns distinct free ports, needs an fd per port, and leaves none open', () => {
+  it('allocate still returns distinct free ports, needs no fd per port, and leaves none open', () => {
     const result = spawnSync('prlimit', ['--nofile=256:256', process.execPath, '-e', `
       const p = require(${dist}), fs = require('fs');
       const count = () => fs.readdirSync('/proc/self/fd').length;
@@ -214,11 +214,10 @@ describe.runIf(native)('PORTALLOC_PROBE=0: a socket per port, as on kernels with
       const small = p.allocate(100, { coordinate: false });
       const split = p.allocate(20, { protocol: 'both', coordinate: false });
       const during = count();
-      let tooMany = null;
-      try { p.allocate(400, { coordinate: false }); } catch (error) { tooMany = error.code; }
-      console.log(JSON.stringify({ distinct: new Set(small).size, both: new Set(split).size, free: small.every((port) => p.isFree(port)), tooMany, fds: during - before, after: count() - before }));`], { encoding: 'utf8', env: { ...process.env, PORTALLOC_PROBE: '0' } });
+      const many = new Set(p.allocate(400, { coordinate: false })).size;
+      console.log(JSON.stringify({ distinct: new Set(small).size, both: new Set(split).size, free: small.every((port) => p.isFree(port)), many, fds: during - before, after: count() - before }));`], { encoding: 'utf8', env: { ...process.env, PORTALLOC_PROBE: '0' } });
     expect(result.stderr).toBe('');
-    expect(JSON.parse(result.stdout)).toEqual({ distinct: 100, both: 20, free: true, tooMany: 'EMFILE', fds: 0, after: 0 });
+    expect(JSON.parse(result.stdout)).toEqual({ distinct: 100, both: 20, free: true, many: 400, fds: 0, after: 0 });
   });
 
   it('a large batch on two threads returns distinct ports', () => {

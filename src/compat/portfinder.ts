@@ -138,7 +138,14 @@ async function tryFree(port: number, host: string, wantedHost: string | undefine
     throw listenError(tried.errno, tried.syscall, '', port);
   }
   if (host === '') return tried;
-  const { errno, syscall } = await checkListen(host, port);
+  let result;
+  try {
+    result = await checkListen(host, port);
+  } catch (error) {
+    drop(tried);
+    throw error;
+  }
+  const { errno, syscall } = result;
   if (errno === 0) return tried;
   drop(tried);
   if (errno === EADDRNOTAVAIL || errno === EINVAL) {

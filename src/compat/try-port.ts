@@ -19,6 +19,7 @@ import { getSystemErrorMap, inspect } from 'node:util';
 import { allocate, backend, internalBinding } from '../allocate';
 import { CLAIM_MS } from '../coordinate';
 import { config } from '../config';
+import { zoneKnown } from '../options';
 import { isLocked, lockedPorts } from './locks';
 
 export const EADDRINUSE = 98;
@@ -41,7 +42,7 @@ const coordinate = backend === 'native' && config.coordinate;
 
 /** What a drop-in call reads when it begins: the ports lent after this are not its to take. */
 export function begin(): number {
-  return internalBinding.lendClock();
+  return internalBinding.ledgerClock();
 }
 
 /**
@@ -52,6 +53,7 @@ export function begin(): number {
  * {@link lend} (it hands the port out) or {@link drop}.
  */
 export async function tryPort(host: string, port: number, since: number, ipv6Only = false): Promise<Tried> {
+  if (!zoneKnown(host)) return { errno: EADDRNOTAVAIL, syscall: 'listen', port };
   const result = await internalBinding.tryPort(host, port, ipv6Only, coordinate, since);
   return { ...result, port };
 }
@@ -68,6 +70,7 @@ export function drop(tried: Tried): void {
 
 /** Whether a Node server could listen on `port` now, without taking it (waitUntilFree). */
 export async function checkListen(host: string, port: number, ipv6Only = false): Promise<{ errno: number; syscall: string }> {
+  if (!zoneKnown(host)) return { errno: EADDRNOTAVAIL, syscall: 'listen' };
   return internalBinding.checkListen(host, port, ipv6Only);
 }
 
