@@ -53,6 +53,12 @@ const MODES = {
       return { port: await detect(range ? range[0] : 0) };
     },
   },
+  'dropin-get-port': {
+    label: "portalloc's get-port drop-in `getPort()`",
+    async get(p, range) {
+      return { port: await p.getPort(range ? { port: p.portNumbers(...range) } : undefined) };
+    },
+  },
   plain: {
     label: 'portalloc `allocate(1, { coordinate: false })`',
     async get(p, range) {

@@ -112,13 +112,14 @@ class Batch {
     uint16_t port;
     bool fresh;           // its port claim was made by this batch
     ledger::Prior prior;  // the ledger stamps Acquire replaced
+    int tcp = -1, udp = -1;  // kHold: its sockets
   };
   bool Wanted();
+  bool OverShare(uint32_t low, uint32_t high);
   bool Try(uint32_t port, int pass);
   bool Admit(uint32_t port, bool* freshClaim);
-  int CheckPort(uint32_t port, const char** syscall);
-  int BindEach(uint32_t port, const char** syscall);
-  void DropSockets();
+  int CheckPort(uint32_t port, Taken* taken, const char** syscall);
+  int BindEach(uint32_t port, Taken* taken, const char** syscall);
   void Fail(int error, const char* syscall, uint32_t port);
   Probe& probe();
 
@@ -126,7 +127,6 @@ class Batch {
   Address address_;
   BatchResult result_;
   std::vector<Taken> taken_;
-  std::vector<int> tcp_, udp_;  // kHold: the sockets of the kept ports
   Probe* probe_ = nullptr;      // the request's, or ownProbe_
   Probe* ownProbe_ = nullptr;
   bool blocks_ = false;             // claims by block, not by port

@@ -186,6 +186,20 @@ bool PortClaimedElsewhere(uint32_t port, int tester) {
   return Bound(port, tester);
 }
 
+Share ShareOf(uint32_t low, uint32_t high, int tester) {
+  Share share;
+  std::lock_guard<std::mutex> guard(lock);
+  for (uint32_t port = low; port <= high; ++port) {
+    const uint32_t blockKey = kBlockKey + (port >> kBlockShift);
+    if (table.count(port) != 0) {
+      ++share.mine;
+    } else if (table.count(blockKey) == 0 && (Bound(port, tester) || Bound(blockKey, tester))) {
+      ++share.foreign;
+    }
+  }
+  return share;
+}
+
 void Touch(const std::vector<int>& ports) {
   const uint64_t now = ledger::NowMs();
   std::lock_guard<std::mutex> guard(lock);

@@ -57,6 +57,14 @@ void Unport(uint32_t port);
 // Whether another process claims `port` alone (block owners ask per port).
 bool PortClaimedElsewhere(uint32_t port, int tester);
 
+// In [low, high]: how many ports this process claims alone, and how many
+// other processes claim (alone or by block). A batch of a small range keeps
+// to its share: at most half of the ports nobody else claims (batch.cc).
+struct Share {
+  uint32_t mine = 0, foreign = 0;
+};
+Share ShareOf(uint32_t low, uint32_t high, int tester);
+
 // Expiry from now for the claims covering these ports.
 void Touch(const std::vector<int>& ports);
 // Closes every claim: fds are short.

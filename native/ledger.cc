@@ -23,6 +23,7 @@ std::atomic<uint32_t> clock{0};
 constexpr uint32_t kPending = UINT32_MAX;  // given, not delivered yet: reusable by nobody
 
 bool Takeable(uint64_t stamp, uint32_t handed, Pass pass, uint64_t now, uint32_t since) {
+  if (pass == kRecycle) return stamp != 0 && !(stamp & (kFlight | kHeld)) && handed <= since;
   if (stamp == 0) return true;
   if (stamp & (kFlight | kHeld)) return false;
   if ((stamp & kDeadline) <= now) return true;
@@ -33,7 +34,7 @@ bool Takeable(uint64_t stamp, uint32_t handed, Pass pass, uint64_t now, uint32_t
 bool AcquireOne(int i, uint32_t port, Pass pass, uint64_t* prior, uint32_t since) {
   std::atomic<uint64_t>& stamp = stamps[i][port];
   uint64_t seen = stamp.load(std::memory_order_acquire);
-  if (seen == 0 && stamp.compare_exchange_strong(seen, kFlight, std::memory_order_acq_rel)) {
+  if (seen == 0 && pass != kRecycle && stamp.compare_exchange_strong(seen, kFlight, std::memory_order_acq_rel)) {
     *prior = 0;  // (the common case, without reading the clock)
     return true;
   }

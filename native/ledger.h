@@ -36,6 +36,7 @@ enum Pass : int {
   kStrict = 0,  // only free ports
   kReuse = 1,   // also ports given (or lent) before the caller began: a range this process used up
   kCompat = 2,  // also lent ports: a drop-in's check, answering as its original
+  kRecycle = 3, // only ports given or lent before (not free ones): a process over its share (claims.h)
 };
 
 // Every call names the protocols (sockets.h: kTcp, kUdp, or kBoth for both

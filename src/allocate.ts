@@ -147,7 +147,7 @@ function prepared(planned: Plan): BatchRequest {
 function run(planned: Plan): { ports: number[]; fds?: number[]; hold?: unknown } {
   let request = prepared(planned);
   let outcome = binding.allocate(request);
-  for (let instead; (instead = giveWay(outcome, request)); ) outcome = binding.allocate((request = instead));
+  for (let attempt = 0, instead; (instead = giveWay(outcome, request, attempt)); attempt++) outcome = binding.allocate((request = instead));
   record(request, outcome);
   closeProbeSoon();
   return settle(outcome, planned);
@@ -157,7 +157,7 @@ function run(planned: Plan): { ports: number[]; fds?: number[]; hold?: unknown }
 async function runAsync(planned: Plan): Promise<{ ports: number[]; fds?: number[]; hold?: unknown }> {
   let request = prepared(planned);
   let outcome = await binding.allocateAsync(request);
-  for (let instead; (instead = giveWay(outcome, request)); ) outcome = await binding.allocateAsync((request = instead));
+  for (let attempt = 0, instead; (instead = giveWay(outcome, request, attempt)); attempt++) outcome = await binding.allocateAsync((request = instead));
   record(request, outcome);
   return settle(outcome, planned);
 }

@@ -6,10 +6,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { allocate, internalBinding, isFree } from './allocate';
 import type { AllocateOptions, Protocol } from './options';
-import { holdersOf } from './holders';
-import { ExecUsageError, runExec } from './exec';
+
+/**
+ * The core, loaded when a command needs it (not when this module loads): a
+ * bad PORTALLOC_* variable then fails inside main(), as one line, not as a
+ * stack trace at require time.
+ */
+function core() {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { allocate, internalBinding, isFree } = require('./allocate') as typeof import('./allocate');
+  const { holdersOf } = require('./holders') as typeof import('./holders');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  return { allocate, internalBinding, isFree, holdersOf };
+}
 
 const HELP = `portalloc: free network ports, fast, in bulk, and without races
 
@@ -112,6 +122,7 @@ function parse(argv: string[]) {
 }
 
 function check(ports: number[], values: ReturnType<typeof parse>['values'], out: (line: string) => void): number {
+  const { isFree, holdersOf, internalBinding } = core();
   const protocol = values.protocol === undefined ? 'tcp' : parseProtocol(values.protocol);
   const report: Record<string, { free: boolean; holders: ReturnType<typeof holdersOf> }> = {};
   let allFree = true;
@@ -162,24 +173,27 @@ export function main(argv: string[], out = (line: string) => process.stdout.writ
     exclude: values.exclude === undefined ? undefined : parseExclude(values.exclude),
     reserve: values.timewait ? 'timewait' : undefined,
   };
-  const ports = allocate(Number(countText), options);
+  const ports = core().allocate(Number(countText), options);
   out(values.json ? JSON.stringify(ports) : ports.join('\n'));
   return 0;
 }
 
 /** Prints a known error in one line; returns the exit status (2 for usage), or rethrows a bug. */
 function report(error: unknown): number {
-  const usage = error instanceof UsageError || error instanceof ExecUsageError;
+  const usage = error instanceof UsageError || (error as { code?: unknown }).code === 'ERR_USAGE';
   const known = usage || typeof (error as { code?: unknown }).code === 'string';
   if (!known) throw error;
   const message = (error as Error).message.replace(/^portalloc: /, '');
   process.stderr.write(`portalloc: ${message}\n`);
-  return usage || /^ERR_(INVALID|OUT_OF_RANGE)/.test((error as { code: string }).code) ? 2 : 1;
+  return usage || /^ERR_(INVALID|OUT_OF_RANGE|PORTALLOC_CONFIG)/.test((error as { code: string }).code) ? 2 : 1;
 }
 
 if (require.main === module) {
   if (process.argv[2] === 'exec') {
-    runExec(process.argv.slice(3)).then(
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    Promise.resolve()
+      .then(() => (require('./exec') as typeof import('./exec')).runExec(process.argv.slice(3)))
+      .then(
       (status) => (process.exitCode = status),
       (error: unknown) => (process.exitCode = report(error)),
     );

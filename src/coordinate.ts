@@ -50,15 +50,18 @@ const ENFILE = 23;
  * and the batch runs without claims, so its error, if any, is the user's own.
  * Out of ports: the free ports left are claimed by other processes; the batch
  * runs without claims and may hand one of them out (docs/internals.md,
- * "Giving way"). TIME_WAIT batches never give way: a port claimed elsewhere
- * would be put into TIME_WAIT under its owner.
+ * "Giving way"), after one more coordinated try (`attempt` counts the tries
+ * so far): another process's batch may have held claims it was about to drop.
+ * TIME_WAIT batches never give way: a port claimed elsewhere would be put into
+ * TIME_WAIT under its owner.
  */
-export function giveWay(outcome: BatchOutcome, request: BatchRequest): BatchRequest | undefined {
+export function giveWay(outcome: BatchOutcome, request: BatchRequest, attempt: number): BatchRequest | undefined {
   if (!request.coordinate) return undefined;
   if ('errno' in outcome && (outcome.errno === EMFILE || outcome.errno === ENFILE)) {
     binding.releaseClaims?.();
     return { ...request, coordinate: false };
   }
-  if ('exhausted' in outcome && request.check !== CheckKind.TimeWait) return { ...request, coordinate: false };
-  return undefined;
+  if (!('exhausted' in outcome) || request.check === CheckKind.TimeWait) return undefined;
+  // Once more as it was: another process's batch may have held claims it is about to drop.
+  return attempt === 0 ? request : { ...request, coordinate: false };
 }

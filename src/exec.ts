@@ -21,7 +21,9 @@ passed at fds 3.. with LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES (systemd's
 convention). Signals are forwarded; the exit status is the command's.`;
 
 /** A usage mistake: the CLI prints one line and exits 2. */
-export class ExecUsageError extends Error {}
+export class ExecUsageError extends Error {
+  readonly code = 'ERR_USAGE';
+}
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 /** /proc/net/tcp costs milliseconds to read on a busy host: poll often at first, then seldom. */

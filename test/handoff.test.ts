@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { allocate, allocateAsync, inheritedSockets, isFree, reserve, spawnWithSockets } from '../dist/index.js';
-import { backendName, cli, freeRange, pythonBind, root, runCli, tryListen } from './helpers';
+import { backendName, cli, freeRange, pythonBind, root, runCli, tryListen, openFds } from './helpers';
 
 const native = backendName === 'native';
 /**
@@ -127,27 +127,8 @@ function claimed(kind: 'block' | 'port'): Set<number> {
   return found;
 }
 
-/**
- * Open fds other than coordination's claim sockets, which expire on their own
- * timer (20 s) while a long test runs.
- */
-function fdsBesidesClaims(): number {
-  const claimInodes = new Set<string>();
-  for (const line of fs.readFileSync('/proc/net/unix', 'utf8').split('\n')) {
-    const fields = line.trim().split(/\s+/);
-    if (fields[7]?.startsWith('@portalloc/v1/block/')) claimInodes.add(fields[6]!);
-  }
-  let count = 0;
-  for (const fd of fs.readdirSync('/proc/self/fd')) {
-    try {
-      const match = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`));
-      if (!match || !claimInodes.has(match[1]!)) count++;
-    } catch {
-      // closed meanwhile (the readdir's own fd)
-    }
-  }
-  return count;
-}
+/** Open fds other than coordination's claim sockets, which outlive a call by design (the probe closed first). */
+const fdsBesidesClaims = openFds;
 
 /** How many sockets other than unix sockets (the holds, here) a process has open. */
 function inetSockets(pid: number): number {
@@ -218,7 +199,7 @@ describe(`cross-process coordination of plain allocations (${backendName})`, () 
     const result = spawnSync('prlimit', ['--nofile=512:512', process.execPath, '-e', `
       const p = require(${dist}), fs = require('fs');
       const probe = require('node-gyp-build')(${JSON.stringify(root)});
-      const count = () => (probe.closeProbe(), fs.readdirSync('/proc/self/fd').length);
+      const count = () => (probe.closeProbe(), fs.readdirSync('/proc/self/fd').length); // (claims counted: this test counts them)
       const before = count();
       for (let i = 0; i < 5; i++) p.allocate(300);
       const held = count() - before;
@@ -235,7 +216,7 @@ describe(`cross-process coordination of plain allocations (${backendName})`, () 
   it.runIf(native)('gives way under fd pressure: a reservation that fits without claims succeeds, with no claim left', () => {
     const result = spawnSync('prlimit', ['--nofile=256:256', process.execPath, '-e', `
       const p = require(${dist}), fs = require('fs');
-      const count = () => fs.readdirSync('/proc/self/fd').length;
+      const count = () => fs.readdirSync('/proc/self/fd').length; // (every fd: claims included)
       p.allocate(300); // claims kept for 20 s
       const before = count();
       const want = 256 - before - 2; // room for the reservation, none for the claims it would add

@@ -24,11 +24,19 @@ export function closeProbe(): void {
   (require('node-gyp-build')(root) as { closeProbe(): void }).closeProbe();
 }
 
-/** The process's open fds, as the kernel counts them (the probe closed first). */
+/** The process's open fds (the probe closed first), claim sockets counted apart (fixtures/fds.cjs). */
 export function openFds(): number {
   closeProbe();
-  return fs.readdirSync('/proc/self/fd').length;
+  return fdsNow.count();
 }
+
+/** How many claim sockets (native/claims.h) this process has open. */
+export function claimFds(): number {
+  return fdsNow.claimFds();
+}
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const fdsNow = require('./fixtures/fds.cjs') as { count(): number; claimFds(): number; openFds(): string[] };
 
 /** Whether an fd is open in this process. */
 export function isOpen(fd: number): boolean {
