@@ -50,7 +50,16 @@ function releasedError(what: string): PortallocError {
   return error;
 }
 
+/** Marks the reservations this module made (spawnWithSockets takes no look-alikes). */
+const RESERVATION = Symbol('portalloc.reservation');
+
+/** Whether `value` is a Reservation that reserve() made. */
+export function isReservation(value: unknown): value is Reservation {
+  return typeof value === 'object' && value !== null && (value as { [RESERVATION]?: boolean })[RESERVATION] === true;
+}
+
 class Hold implements Reservation {
+  readonly [RESERVATION] = true;
   readonly ports: readonly number[];
   readonly fds: readonly number[];
   #hold: unknown;

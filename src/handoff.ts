@@ -6,7 +6,8 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import net from 'node:net';
-import { backend, type Reservation } from './allocate';
+import fs from 'node:fs';
+import { backend, isReservation, type Reservation } from './allocate';
 import { typeError, unsupportedError, type PortallocError } from './errors';
 
 /** The first fd systemd's convention passes sockets at. */
@@ -46,9 +47,7 @@ export function spawnWithSockets(reservation: Reservation, command: string, args
   if (backend === 'js') {
     throw unsupportedError('spawnWithSockets needs the native backend: the JS backend holds ports with node:net servers that are already listening, not bound sockets a child can take over.');
   }
-  if (typeof reservation !== 'object' || reservation === null || !Array.isArray(reservation.fds)) {
-    throw typeError('reservation', 'a Reservation from reserve()', reservation);
-  }
+  if (!isReservation(reservation)) throw typeError('reservation', 'a Reservation from reserve()', reservation);
   if (reservation.released) {
     const error = new Error('portalloc: spawnWithSockets() on a released reservation: its sockets are closed') as PortallocError;
     error.code = 'ERR_RESERVATION_RELEASED';
@@ -81,10 +80,21 @@ export interface InheritedSocket {
   readonly name: string;
 }
 
+/** At most this many inherited sockets (sd_listen_fds has no cap; a bad LISTEN_FDS must not hang). */
+export const MAX_INHERITED_SOCKETS = 4096;
+
+function inheritedError(message: string): PortallocError {
+  const error = new Error(`portalloc: ${message}`) as PortallocError;
+  error.code = 'ERR_INHERITED_SOCKETS';
+  return error;
+}
+
 /**
- * The sockets this process was handed at fds 3.. (LISTEN_FDS), or none when
- * LISTEN_PID names another process. Unsets the variables, as sd_listen_fds(1)
- * does, so children of this process do not take them for theirs.
+ * The sockets this process was handed at fds 3.. (LISTEN_FDS), as
+ * sd_listen_fds(3) reads them: none unless LISTEN_PID is this process's pid.
+ * Unsets the variables, as sd_listen_fds(1) does, so children of this process
+ * do not take them for theirs. Throws `ERR_INHERITED_SOCKETS` when LISTEN_FDS
+ * is above MAX_INHERITED_SOCKETS (4,096) or an fd it names is not an open socket.
  *
  * @example
  * import { inheritedSockets } from 'portalloc';
@@ -98,9 +108,21 @@ export function inheritedSockets({ unsetEnvironment = true }: { readonly unsetEn
     delete process.env.LISTEN_FDNAMES;
   }
   if (count === undefined || !/^\d+$/.test(count)) return [];
-  if (pid !== undefined && pid !== String(process.pid)) return [];
+  if (pid !== String(process.pid)) return [];
+  const n = Number(count);
+  if (n > MAX_INHERITED_SOCKETS) throw inheritedError(`LISTEN_FDS=${count} is above ${MAX_INHERITED_SOCKETS}`);
   const nameList = names === undefined ? [] : names.split(':');
-  return Array.from({ length: Number(count) }, (_, i) => ({ fd: LISTEN_FDS_START + i, name: nameList[i] || 'unknown' }));
+  return Array.from({ length: n }, (_, i) => {
+    const fd = LISTEN_FDS_START + i;
+    let socket = false;
+    try {
+      socket = fs.fstatSync(fd).isSocket();
+    } catch {
+      // not open
+    }
+    if (!socket) throw inheritedError(`LISTEN_FDS=${count}, but fd ${fd} is not an open socket`);
+    return { fd, name: nameList[i] || 'unknown' };
+  });
 }
 
 /**

@@ -74,6 +74,18 @@ export const apiRows: ApiRow[] = [
   { name: 'exclude new Set([8.5])', call: (p) => p.allocate(1, { exclude: new Set([8.5]) }), class: 'RangeError', code: 'ERR_OUT_OF_RANGE', names: ['options.exclude', '8.5'] },
   { name: 'host 42', call: (p) => p.allocate(1, { host: 42 as never }), class: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', names: ['options.host', '42'] },
   { name: "host ''", call: (p) => p.allocate(1, { host: '' }), class: 'RangeError', code: 'ERR_OUT_OF_RANGE', names: ['options.host', "''"] },
+  // (issue 11) a NUL byte was cut there and the rest ignored; an unknown zone reached the addon as an uncoded TypeError
+  { name: 'host with a NUL byte', call: (p) => p.allocate(1, { host: '127.0.0.1\0junk' }), class: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', names: ['options.host', "'127.0.0.1\\x00junk'"] },
+  { name: "host 'fe80::1%nosuchif'", call: (p) => p.allocate(1, { host: 'fe80::1%nosuchif' }), class: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', names: ['options.host', "'fe80::1%nosuchif'", 'interface'] },
+  { name: "isFree host '::1%nosuchif'", call: (p) => p.isFree(3000, { host: '::1%nosuchif' }), class: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', names: ['options.host', "'::1%nosuchif'"] },
+  // (issue 11) an endless iterable hung the event loop (getPort's: heap OOM)
+  {
+    name: 'exclude that never ends',
+    call: (p) => p.allocate(1, { exclude: (function* () { for (;;) yield 3000; })() }),
+    class: 'RangeError',
+    code: 'ERR_OUT_OF_RANGE',
+    names: ['options.exclude', '1048576 items'],
+  },
   { name: 'host that does not resolve', call: (p) => p.allocate(1, { host: 'no-such-host.invalid' }), class: 'Error', code: 'ENOTFOUND', names: ['options.host', "'no-such-host.invalid'"] },
   { name: 'host not of this machine', call: (p) => p.allocate(1, { host: NOT_LOCAL }), class: 'Error', code: 'EADDRNOTAVAIL', names: [NOT_LOCAL, 'not an address of this machine'] },
   // allocateAsync: rejects, never throws synchronously

@@ -383,17 +383,25 @@ describe(`passing the bound sockets to a child (${backendName})`, () => {
     expect(() => spawnWithSockets(reserve(1), 'true', [], { names: ['a:b'] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
   });
 
-  it("ignores sockets announced for another process's pid", () => {
-    const saved = { ...process.env };
-    try {
-      Object.assign(process.env, { LISTEN_FDS: '2', LISTEN_PID: '1', LISTEN_FDNAMES: 'a:b' });
-      expect(inheritedSockets()).toEqual([]);
-      expect(process.env.LISTEN_FDS).toBeUndefined();
-      Object.assign(process.env, { LISTEN_FDS: '2', LISTEN_PID: String(process.pid), LISTEN_FDNAMES: 'a' });
-      expect(inheritedSockets()).toEqual([{ fd: 3, name: 'a' }, { fd: 4, name: 'unknown' }]);
-    } finally {
-      process.env = saved;
-    }
+  it('reads LISTEN_FDS as sd_listen_fds does: its own pid only, a capped count, open sockets only', () => {
+    const read = (env: NodeJS.ProcessEnv) => {
+      const result = spawnSync(process.execPath, ['-e', `
+        process.env.LISTEN_PID = process.env.LISTEN_PID === 'self' ? String(process.pid) : process.env.LISTEN_PID;
+        try { console.log(JSON.stringify(require(${JSON.stringify(`${root}/dist`)}).inheritedSockets())); }
+        catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`], { encoding: 'utf8', env: { ...process.env, ...env } });
+      return JSON.parse(result.stdout) as unknown;
+    };
+    expect(read({ LISTEN_FDS: '2', LISTEN_PID: '1' })).toEqual([]); // another process's
+    expect(read({ LISTEN_FDS: '2' })).toEqual([]); // no LISTEN_PID: not ours either
+    // (Before: an array of a billion entries, toward OOM; the test's timeout would catch a hang.)
+    expect(read({ LISTEN_FDS: '1000000000', LISTEN_PID: 'self' })).toEqual({ code: 'ERR_INHERITED_SOCKETS', message: expect.stringContaining('LISTEN_FDS=1000000000') });
+    // Node's own fds sit at 3..: not sockets handed over.
+    expect(read({ LISTEN_FDS: '5', LISTEN_PID: 'self' })).toEqual({ code: 'ERR_INHERITED_SOCKETS', message: expect.stringMatching(/fd \d+ is not an open socket/) });
+  });
+
+  it.runIf(native)('spawnWithSockets takes only a reservation from reserve(): a look-alike is a TypeError before anything is spawned', () => {
+    const fake = { fds: [], ports: [], released: false };
+    expect(() => spawnWithSockets(fake as never, 'true')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
   });
 });
 
