@@ -306,7 +306,7 @@ Napi::Value TryPort(const Napi::CallbackInfo& info) {
   uint16_t port;
   if (!ReadHostPort(info, 5, 1, &address, &port) || !info[4].IsNumber()) return env.Undefined();
   ledger::Prior prior;
-  if (!ledger::Acquire(port, kTcp, ledger::kCompat, &prior, info[4].As<Napi::Number>().Uint32Value())) return Compat(env, EADDRINUSE, "bind");
+  if (!ledger::Acquire(port, kTcp, ledger::kCompat, &prior, info[4].As<Napi::Number>().Uint32Value(), ledger::NowMs())) return Compat(env, EADDRINUSE, "bind");
   bool fresh = false;
   Probe& probe = env.GetInstanceData<Registry>()->probe;
   if (info[3].ToBoolean().Value() && claims::Port(port, probe.Tester(), &fresh) == claims::kForeign) {

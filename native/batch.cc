@@ -30,6 +30,7 @@ Batch::Batch(const BatchRequest& request) : request_(request), address_(request.
   const uint32_t size = request.rangeFrom == 0 ? 0 : request.rangeTo - request.rangeFrom + 1;
   blocks_ = request.rangeFrom == 0 || size >= kBlockClaimsFrom;
   probe_ = request.probe;
+  now_ = ledger::NowMs();
 }
 
 Batch::~Batch() {
@@ -64,11 +65,14 @@ bool Batch::Find() {
   // kind stopped: the oldest first). A process over its share of a small range
   // shared with others recycles its own ports first (OverShare).
   const bool recycle = OverShare(low, high);
+  const bool usedUp = kernel && ledger::UsedUpRecently(request_.protocol, request_.windowMs);
   for (int pass : {recycle ? ledger::kRecycle : ledger::kStrict, ledger::kStrict, ledger::kReuse}) {
+    if (pass == ledger::kStrict && usedUp) continue;
     candidates.Restart();
     uint32_t port;
     while (Wanted() && candidates.Next(&port)) Try(port, pass);
     if (!Wanted()) break;
+    if (pass == ledger::kStrict && kernel && !failed_) ledger::NoteUsedUp(request_.protocol);
   }
   return !failed_;
 }
@@ -88,7 +92,7 @@ bool Batch::OverShare(uint32_t low, uint32_t high) {
 bool Batch::Try(uint32_t port, int pass) {
   if (port == 0 || request_.exclude.Has(port)) return false;
   Taken taken{static_cast<uint16_t>(port), false, {}};
-  if (!ledger::Acquire(port, request_.protocol, static_cast<ledger::Pass>(pass), &taken.prior, request_.since)) return false;
+  if (!ledger::Acquire(port, request_.protocol, static_cast<ledger::Pass>(pass), &taken.prior, request_.since, now_)) return false;
   const char* syscall = "bind";
   const int state = request_.coordinate && !Admit(port, &taken.fresh) ? EADDRINUSE : CheckPort(port, &taken, &syscall);
   if (state == 0 && (request_.quota == nullptr || request_.quota->fetch_sub(1, std::memory_order_relaxed) > 0)) {
@@ -107,12 +111,30 @@ bool Batch::Try(uint32_t port, int pass) {
 // Whether another process's claim keeps this batch off `port`.
 bool Batch::Admit(uint32_t port, bool* freshClaim) {
   if (!blocks_) return claims::Port(port, probe().Tester(), freshClaim) != claims::kForeign;
-  if (blockSeen_.empty()) blockSeen_.assign(claims::kBlocks, 0);
-  uint8_t& seen = blockSeen_[port >> claims::kBlockShift];
-  if (seen == 0) seen = static_cast<uint8_t>(1 + claims::Block(port >> claims::kBlockShift, probe().Tester()));
-  const auto answer = static_cast<claims::Answer>(seen - 1);
-  // Mine or unclaimed (giving way), another process may still claim the port alone.
-  return answer != claims::kForeign && !claims::PortClaimedElsewhere(port, probe().Tester());
+  const uint32_t block = port >> claims::kBlockShift;
+  BlockSeen& seen = Seen(block);
+  if (!seen.asked) {
+    seen.answer = claims::Block(block, probe().Tester(), &seen.foreignPorts);
+    seen.asked = true;
+  }
+  if (seen.answer == claims::kForeign) return false;
+  // Unclaimed (giving way): still never a port another process claims alone.
+  if (seen.answer == claims::kUnclaimed) return !claims::PortClaimed(port, probe().Tester());
+  return !((seen.foreignPorts >> (port & ((1u << claims::kBlockShift) - 1))) & 1);
+}
+
+// The entry for `block`: indexed by block for batches of many ports, a short
+// list for the rest (most calls: one port, one block, no 16 KB table to clear).
+Batch::BlockSeen& Batch::Seen(uint32_t block) {
+  if (request_.count > 64) {
+    if (blockSeen_.empty()) blockSeen_.resize(claims::kBlocks);
+    return blockSeen_[block];
+  }
+  for (BlockSeen& seen : blockSeen_) {
+    if (seen.block == block) return seen;
+  }
+  blockSeen_.push_back(BlockSeen{block});
+  return blockSeen_.back();
 }
 
 // 0 when `port` is free (and, for kHold, bound); an errno otherwise.

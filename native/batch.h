@@ -130,9 +130,19 @@ class Batch {
   Probe* probe_ = nullptr;      // the request's, or ownProbe_
   Probe* ownProbe_ = nullptr;
   bool blocks_ = false;             // claims by block, not by port
-  std::vector<uint8_t> blockSeen_;  // per block: 0 not asked yet, else 1 + claims::Answer
+  // Per block this batch has asked about: the answer, and for a block of its
+  // own which of its 32 ports another process claims alone.
+  struct BlockSeen {
+    uint32_t block = 0;
+    bool asked = false;
+    uint8_t answer = 0;        // claims::Answer
+    uint32_t foreignPorts = 0;
+  };
+  BlockSeen& Seen(uint32_t block);
+  std::vector<BlockSeen> blockSeen_;  // by block for large batches, a short list for small ones
   bool failed_ = false;
   bool stop_ = false;  // the shared quota ran out
+  uint64_t now_ = 0;   // the ledger's clock when the batch began (deadlines are milliseconds)
 };
 
 }  // namespace portalloc

@@ -28,6 +28,7 @@ constexpr uint32_t kBlockKey = 1u << 16;
 struct Claim {
   int fd;
   uint64_t lastUse;
+  uint32_t foreignPorts = 0;  // a block's: its ports other processes claimed alone when it was claimed
 };
 
 // Process-wide by design (see claims.h); every access holds `lock`. Never
@@ -106,12 +107,24 @@ void Reap() {
   reaping = false;
 }
 
+// A bit per port of `block` whose name another process has bound.
+uint32_t ForeignPortsOf(uint32_t block, int tester) {
+  uint32_t mask = 0;
+  for (uint32_t i = 0; i < (1u << kBlockShift); ++i) {
+    const uint32_t port = (block << kBlockShift) + i;
+    if (table.count(port) == 0 && Bound(port, tester)) mask |= 1u << i;
+  }
+  return mask;
+}
+
 // A new claim (lock held): starts the reaper if it is not running.
-void Add(uint32_t key, int fd) {
-  table.emplace(key, Claim{fd, ledger::NowMs()});
-  if (reaping) return;
-  reaping = true;
-  std::thread(Reap).detach();
+Claim& Add(uint32_t key, int fd) {
+  Claim& claim = table.emplace(key, Claim{fd, ledger::NowMs()}).first->second;
+  if (!reaping) {
+    reaping = true;
+    std::thread(Reap).detach();
+  }
+  return claim;
 }
 
 // Claims `key` (lock held): mine, foreign, or unclaimed (at the cap, or for
@@ -152,10 +165,25 @@ uint32_t Cap() {
 
 void SetWindow(uint64_t windowMs) { window.store(windowMs); }
 
-Answer Block(uint32_t block, int tester) {
+Answer Block(uint32_t block, int tester, uint32_t* foreignPorts) {
   std::lock_guard<std::mutex> guard(lock);
   bool fresh;
-  return Take(kBlockKey + block, tester, &fresh);
+  const uint32_t key = kBlockKey + block;
+  const Answer answer = Take(key, tester, &fresh);
+  if (answer == kMine) {
+    Claim& claim = table.find(key)->second;
+    if (fresh) claim.foreignPorts = ForeignPortsOf(block, tester);  // (after the bind: the Dekker order)
+    *foreignPorts = claim.foreignPorts;
+  }
+  return answer;
+}
+
+bool PortClaimed(uint32_t port, int tester) {
+  {
+    std::lock_guard<std::mutex> guard(lock);
+    if (table.count(port) != 0) return false;
+  }
+  return Bound(port, tester);
 }
 
 Answer Port(uint32_t port, int tester, bool* fresh) {
@@ -176,14 +204,6 @@ Answer Port(uint32_t port, int tester, bool* fresh) {
 void Unport(uint32_t port) {
   std::lock_guard<std::mutex> guard(lock);
   Forget(port);
-}
-
-bool PortClaimedElsewhere(uint32_t port, int tester) {
-  {
-    std::lock_guard<std::mutex> guard(lock);
-    if (table.count(port) != 0) return false;
-  }
-  return Bound(port, tester);
 }
 
 Share ShareOf(uint32_t low, uint32_t high, int tester) {

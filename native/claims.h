@@ -13,8 +13,10 @@
 // blocks; small ranges and the drop-ins claim single ports, so a 101-port range
 // shared by many processes is not four blocks. The two kinds exclude each other
 // in the Dekker way: a port claimer binds its port name, then tests the block;
-// a block owner binds its block, then tests the name of each port it hands out.
-// Whichever order the kernel sees, at least one of them sees the other.
+// a block owner binds its block, then tests the names of the block's ports.
+// Whichever order the kernel sees, at least one of them sees the other. (The
+// owner tests once, when it claims the block, and keeps the answer as a mask:
+// a port claim made later sees the block and steps back.)
 //
 // The table is process-wide (claims belong to the process, not to a thread:
 // a worker's exit keeps them) and mutex-guarded. At most Cap() claims are open
@@ -48,14 +50,15 @@ void SetWindow(uint64_t windowMs);
 
 // Claims `block` for this process, or says who has it (tester: an unbound
 // unix datagram socket, probe.h). Touches it (its expiry counts from now)
-// when it is this process's.
-Answer Block(uint32_t block, int tester);
+// when it is this process's; *foreignPorts then has a bit for each of its 32
+// ports that another process claimed alone when the block was claimed.
+Answer Block(uint32_t block, int tester, uint32_t* foreignPorts);
+// Whether another process claims `port` alone (for ports handed out unclaimed).
+bool PortClaimed(uint32_t port, int tester);
 // Claims `port` alone; foreign when another process claims it or its block.
 // *fresh: the claim was made by this call (Unport gives such a one back).
 Answer Port(uint32_t port, int tester, bool* fresh);
 void Unport(uint32_t port);
-// Whether another process claims `port` alone (block owners ask per port).
-bool PortClaimedElsewhere(uint32_t port, int tester);
 
 // In [low, high]: how many ports this process claims alone, and how many
 // other processes claim (alone or by block). A batch of a small range keeps

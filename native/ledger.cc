@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 
 namespace portalloc {
@@ -31,14 +32,13 @@ bool Takeable(uint64_t stamp, uint32_t handed, Pass pass, uint64_t now, uint32_t
   return pass == kReuse || (stamp & kLent) != 0;
 }
 
-bool AcquireOne(int i, uint32_t port, Pass pass, uint64_t* prior, uint32_t since) {
+bool AcquireOne(int i, uint32_t port, Pass pass, uint64_t* prior, uint32_t since, uint64_t now) {
   std::atomic<uint64_t>& stamp = stamps[i][port];
   uint64_t seen = stamp.load(std::memory_order_acquire);
   if (seen == 0 && pass != kRecycle && stamp.compare_exchange_strong(seen, kFlight, std::memory_order_acq_rel)) {
     *prior = 0;  // (the common case, without reading the clock)
     return true;
   }
-  const uint64_t now = NowMs();
   while (Takeable(seen, handedAt[i][port].load(std::memory_order_acquire), pass, now, since)) {
     if (stamp.compare_exchange_weak(seen, kFlight, std::memory_order_acq_rel)) {
       *prior = seen;
@@ -66,10 +66,10 @@ uint64_t NowMs() {
   return static_cast<uint64_t>(now.tv_sec) * 1000 + static_cast<uint64_t>(now.tv_nsec) / 1000000;
 }
 
-bool Acquire(uint32_t port, int protocol, Pass pass, Prior* prior, uint32_t since) {
+bool Acquire(uint32_t port, int protocol, Pass pass, Prior* prior, uint32_t since, uint64_t now) {
   port &= 0xffff;
-  if ((protocol & 1) && !AcquireOne(0, port, pass, &prior->tcp, since)) return false;
-  if ((protocol & 2) && !AcquireOne(1, port, pass, &prior->udp, since)) {
+  if ((protocol & 1) && !AcquireOne(0, port, pass, &prior->tcp, since, now)) return false;
+  if ((protocol & 2) && !AcquireOne(1, port, pass, &prior->udp, since, now)) {
     if (protocol & 1) stamps[0][port].store(prior->tcp, std::memory_order_release);
     return false;
   }
@@ -119,6 +119,17 @@ bool Held(uint32_t port, int protocol) {
   bool held = false;
   Each(port, protocol, [&](std::atomic<uint64_t>& stamp, int) { held = held || stamp.load(std::memory_order_acquire) == kHeld; });
   return held;
+}
+
+namespace {
+std::atomic<uint64_t> usedUp[4];  // by protocol bits: NowMs() of the last short strict pass
+}  // namespace
+
+void NoteUsedUp(int protocol) { usedUp[protocol & 3].store(NowMs(), std::memory_order_relaxed); }
+
+bool UsedUpRecently(int protocol, uint64_t windowMs) {
+  const uint64_t at = usedUp[protocol & 3].load(std::memory_order_relaxed);
+  return at != 0 && NowMs() - at < std::max<uint64_t>(windowMs / 20, 100);
 }
 
 }  // namespace ledger

@@ -23,19 +23,20 @@ function kind(request: BatchRequest): string {
 const KERNEL_KINDS = ['', '|1|0-0', '|2|0-0', '|3|0-0'];
 
 /**
- * The port a coordinated batch starts from: on from where the last one of
- * its kind stopped, so this process fills the blocks it claims and, when a
- * range runs short, reuses the ports it handed out longest ago first.
- * `ascending` batches always start at the range's low end.
+ * The port a batch starts from: on from where the last one of its kind
+ * stopped, so this process fills the blocks it claims, walks over none of the
+ * ports it just handed out, and, when a range runs short, reuses the ports it
+ * handed out longest ago first. `ascending` batches always start at the
+ * range's low end; the first batch of a kind at random.
  */
 export function startOf(request: BatchRequest, ascending: boolean): number {
-  if (!request.coordinate || ascending) return request.start;
+  if (ascending) return request.start;
   return next.get(kind(request)) ?? request.start;
 }
 
 /** Notes where a successful batch stopped. */
 export function record(request: BatchRequest, outcome: BatchOutcome): void {
-  if (!request.coordinate || !('ports' in outcome) || outcome.ports.length === 0) return;
+  if (!('ports' in outcome) || outcome.ports.length === 0) return;
   // The kernel's range goes on in its parity (candidates.h); a range port by port.
   const last = outcome.ports[outcome.ports.length - 1]!;
   next.set(kind(request), last + (request.rangeFrom === 0 ? 2 : 1));

@@ -92,7 +92,11 @@ export async function getPort(options?: GetPortOptions): Promise<number> {
   return anyPort(host, exclude, Boolean(reserve));
 }
 
-/** A random port (portalloc's own allocate, so no other caller gets it), locked for get-port. */
+/**
+ * A random port: portalloc's own allocate, so no other caller, get-port
+ * included, gets it while it is young (the ledger's window stands in for
+ * get-port's 15-30 s lock); `reserve` locks it for the process, as get-port does.
+ */
 function anyPort(host: string, exclude: Iterable<number> = NO_PORTS, reserve = false): number {
   let port: number;
   try {
@@ -100,7 +104,7 @@ function anyPort(host: string, exclude: Iterable<number> = NO_PORTS, reserve = f
   } catch (error) {
     throw randomPortError(error, host);
   }
-  lock(port, reserve);
+  if (reserve) lock(port, true);
   return port;
 }
 

@@ -131,8 +131,9 @@ export function randomPort(host: string, exclude: Iterable<number>): number {
   for (;;) {
     const [port] = host === '' && !skip?.size ? allocate(1) : allocate(1, { ...(host === '' ? {} : { host }), ...(skip?.size ? { exclude: skip } : {}) });
     if (!isLocked(port!)) return port!;
-    // The ledger forgets after CLAIM_MS, get-port's locks last up to 30 s: skip
-    // every locked port at once, not one a call.
+    // A port get-port locked (a preferred one, or reserved) that the ledger has
+    // let go: skip every locked port at once, not one a call (there are few:
+    // random ports are kept apart by the ledger, not locked).
     skip ??= new Set();
     skip.add(port!);
     for (const taken of lockedPorts()) skip.add(taken);
