@@ -20,7 +20,7 @@ describe(`get-port lock lifetime (${backendName})`, () => {
     vi.advanceTimersByTime(14_000);
     expect(await getPort({ port: from })).not.toBe(from);
     vi.advanceTimersByTime(2_000); // first rotation at 15 s: the lock is now in the old generation
-    expect(await getPort({ port: from })).not.toBe(from); // also starts the next rotation, due at 31 s
+    expect(await getPort({ port: from })).not.toBe(from); // the next rotation is due at 30 s
     vi.advanceTimersByTime(15_000);
     expect(await getPort({ port: from })).toBe(from);
     expect(await getPort({ port: from + 1 })).not.toBe(from + 1);

@@ -25,14 +25,19 @@ export function lock(port: number, reserve: boolean): void {
     return;
   }
   young.add(port);
-  if (timer === undefined) {
-    timer = setTimeout(() => {
-      timer = undefined;
-      old = young;
-      young = new Set();
-    }, ROTATE_MS);
-    timer.unref();
-  }
+  rotateLater();
+}
+
+/** Every 15 s while anything is locked: the young generation grows old, the old one is forgotten. */
+function rotateLater(): void {
+  if (timer !== undefined) return;
+  timer = setTimeout(() => {
+    timer = undefined;
+    old = young;
+    young = new Set();
+    if (old.size > 0) rotateLater();
+  }, ROTATE_MS);
+  timer.unref();
 }
 
 /** Every port locked now. */
