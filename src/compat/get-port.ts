@@ -5,6 +5,7 @@
  */
 import type { ListenOptions } from 'node:net';
 import { coded } from '../errors';
+import { MAX_EXCLUDE_ITEMS } from '../options';
 import { clearLocks, isLocked, lock } from './locks';
 import { badPortError, begin, drop, isBusy, isPortNumber, lend, listenError, NO_PORTS, randomPort, resolveListenHost, tryPort } from './try-port';
 
@@ -36,8 +37,15 @@ function checkExclude(exclude: unknown): Set<number> {
     throw coded(new TypeError('The `exclude` option must be an iterable.'), 'ERR_INVALID_ARG_TYPE');
   }
   // One pass: a generator (portNumbers()) can be read once. get-port 7.2 reads it
-  // twice, so there it excludes nothing; here it excludes its ports.
-  const ports = [...(exclude as Iterable<unknown>)];
+  // twice, so there it excludes nothing; here it excludes its ports. At most
+  // MAX_EXCLUDE_ITEMS: an endless iterable would otherwise fill the heap.
+  const ports: unknown[] = [];
+  for (const element of exclude as Iterable<unknown>) {
+    if (ports.length === MAX_EXCLUDE_ITEMS) {
+      throw coded(new RangeError(`The \`exclude\` option must have at most ${MAX_EXCLUDE_ITEMS} items.`), 'ERR_OUT_OF_RANGE');
+    }
+    ports.push(element);
+  }
   for (const element of ports) {
     if (typeof element !== 'number') {
       throw coded(new TypeError('Each item in the `exclude` option must be a number corresponding to the port you want excluded.'), 'ERR_INVALID_ARG_TYPE');

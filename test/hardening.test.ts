@@ -1,0 +1,97 @@
+/**
+ * Faults found by the outside sweep (issue 11), as a user would meet them:
+ * each test failed before its fix. Bad inputs are rows of bad-input.test.ts.
+ */
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { allocate } from '../dist/index.js';
+import getPort from '../dist/index.js';
+import { backendName, cli, freeRange, root } from './helpers';
+
+const native = backendName === 'native';
+const dist = JSON.stringify(`${root}/dist`);
+
+describe(`hardening (${backendName})`, () => {
+  it('worker threads allocating while the main thread writes process.env: no crash (the addon never reads the environment)', () => {
+    const worker = `const p = require(${dist}); const end = Date.now() + 1500; let n = 0; while (Date.now() < end) { p.allocate(1); n++; } require('node:worker_threads').parentPort.postMessage(n);`;
+    const result = spawnSync(process.execPath, ['-e', `
+      const { Worker } = require('node:worker_threads');
+      const code = ${JSON.stringify(worker)};
+      const workers = [new Worker(code, { eval: true }), new Worker(code, { eval: true })];
+      let i = 0;
+      const writer = setInterval(() => { process.env['PORTALLOC_TEST_' + (i++ % 500)] = String(i); }, 5);
+      Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve)))).then((counts) => {
+        clearInterval(writer);
+        console.log(JSON.stringify(counts));
+      });`], { encoding: 'utf8', env: process.env });
+    expect(result.signal).toBeNull();
+    expect(result.status, result.stderr).toBe(0);
+    const counts = JSON.parse(result.stdout) as number[];
+    expect(counts.every((n) => n > 0)).toBe(true);
+  });
+
+  it.runIf(native)('a held socket served in this process: detach() hands the fd over, and neither release nor GC closes it under the server', async () => {
+    const result = spawnSync(process.execPath, ['--expose-gc', '-e', `
+      const p = require(${dist}), net = require('net');
+      let hold = p.reserve(1);
+      const port = hold.ports[0];
+      const [fd] = hold.detach();
+      const server = net.createServer((s) => s.end('ok')).listen({ fd }, async () => {
+        hold.release(); // a no-op now: the reservation is released
+        hold = undefined;
+        for (let i = 0; i < 10; i++) { gc(); await new Promise((r) => setTimeout(r, 10)); }
+        net.connect(port, '127.0.0.1').on('data', (d) => { console.log(JSON.stringify({ reply: String(d), released: true })); server.close(); });
+      });`], { encoding: 'utf8', env: process.env, timeout: 30_000 });
+    expect(result.status, result.stderr).toBe(0); // (before: libuv's assertion, exit 134)
+    expect(JSON.parse(result.stdout)).toEqual({ reply: 'ok', released: true });
+  });
+
+  it.runIf(native)("TIME_WAIT reservation with a huge exclude: excluded ports never enter TIME_WAIT, and a hopeless request fails at once", () => {
+    const range = freeRange(20);
+    const exclude = Array.from({ length: 19 }, (_, i) => range[0] + i);
+    const [port] = allocate(1, { reserve: 'timewait', range, exclude });
+    expect(port).toBe(range[1]);
+    // Only that port is in TIME_WAIT: the excluded ones bind at once (no SO_REUSEADDR).
+    const result = spawnSync('python3', ['-c', `
+import socket, json, sys
+out = []
+for p in json.loads(sys.argv[1]):
+    s = socket.socket(); 
+    try:
+        s.bind(('127.0.0.1', p)); out.append('ok')
+    except OSError as e:
+        out.append(e.errno)
+    s.close()
+print(json.dumps(out))`, JSON.stringify([...exclude.slice(0, 5), port])], { encoding: 'utf8' });
+    expect(JSON.parse(result.stdout)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 98]);
+    expect(() => allocate(1, { reserve: 'timewait', range: [range[0], range[0] + 18], exclude })).toThrow(expect.objectContaining({ code: 'ERR_PORTS_EXHAUSTED' }));
+  });
+
+  it.runIf(native)("TIME_WAIT the kernel did not keep (tcp_max_tw_buckets reached) is an error, not a port handed out as reserved", () => {
+    if (spawnSync('unshare', ['-n', 'true']).status !== 0) return; // needs a network namespace of its own
+    const result = spawnSync('unshare', ['-n', 'sh', '-c', `ip link set lo up && sysctl -qw net.ipv4.tcp_max_tw_buckets=2 && exec "$0" -e "$1"`, process.execPath, `
+      const p = require(${dist});
+      try { p.allocate(20, { reserve: 'timewait' }); console.log(JSON.stringify({ code: null })); }
+      catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`], { encoding: 'utf8', env: process.env });
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ code: 'ERR_TIMEWAIT_REFUSED', message: expect.stringContaining('tcp_max_tw_buckets') });
+  });
+
+  it('a PORTALLOC_* variable with a wrong value is an error naming it; the CLI prints one line, no stack trace', () => {
+    for (const [name, value] of [['PORTALLOC_BACKEND', 'banana'], ['PORTALLOC_CLAIM_MS', '5'], ['PORTALLOC_PROBE', 'off'], ['PORTALLOC_THREADS', '9']]) {
+      const api = spawnSync(process.execPath, ['-e', `try { require(${dist}); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`], { encoding: 'utf8', env: { ...process.env, [name]: value } });
+      expect(JSON.parse(api.stdout)).toEqual({ code: 'ERR_PORTALLOC_CONFIG', message: expect.stringContaining(`${name} must be`) });
+      expect(JSON.parse(api.stdout).message).toContain(`'${value}'`);
+      const run = spawnSync(process.execPath, [cli, '3'], { encoding: 'utf8', env: { ...process.env, [name]: value } });
+      expect(run.status).toBe(2);
+      expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^portalloc: ${name} must be .*'${value}'`))]);
+    }
+  });
+
+  it('getPort with an endless exclude fails with a RangeError instead of filling the heap', async () => {
+    const endless = (function* () {
+      for (;;) yield 3000;
+    })();
+    await expect(getPort({ exclude: endless })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+  });
+});
