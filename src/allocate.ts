@@ -199,8 +199,10 @@ function toReservation(result: { ports: number[]; fds?: number[]; hold?: unknown
  * native/probe.h; others with a socket per port), and closes every socket
  * before it returns. No two callers get the same port: calls at the same time
  * on any thread of this process never do, and a port returned stays out of
- * every later call of this process for 20 s (`PORTALLOC_CLAIM_MS`); with the
- * native backend, processes that allocate at the same time get disjoint ports
+ * every later call of this process for 20 s (`PORTALLOC_CLAIM_MS`), unless
+ * its range has no other free port left (then the ports handed out before the
+ * call began are reused, never one held or in flight); with the native
+ * backend, processes that allocate at the same time get disjoint ports
  * (claims by abstract unix sockets: docs/internals.md). For ports held until
  * you release them, use {@link reserve}.
  *
@@ -231,8 +233,9 @@ export async function allocateAsync(count: number, options?: AllocateOptions): P
  * Returns `count` distinct ports held by bound, never-listening sockets until
  * `release()`, garbage collection, or the end of the thread. Exclusive by
  * default: no other socket can bind them, a Node server neither. Like
- * `allocate`, it never returns a port another caller of this process holds or
- * was given, nor one another process claims.
+ * `allocate`, it never returns a port another caller of this process holds,
+ * nor one another process claims, nor (while the range has other free ports)
+ * one another caller was given within the window.
  *
  * @example
  * import { reserve } from 'portalloc';
