@@ -145,16 +145,26 @@ function operations(random, state) {
       // The native layer's own guards: malformed requests that TypeScript never sends.
       const raw = state.raw;
       if (!raw) return 'js backend';
-      const good = { count: 1, host: '', protocol: 1, rangeFrom: 0, rangeTo: 0, start: 0, ephemeralLow: 32768, ephemeralHigh: 60999, kernelBudget: 100, hold: false, shared: false };
+      // Requests as binding.ts packs them (the addon's own field table), each with one field wrong.
+      const f = raw.fields;
+      const packed = (change = {}) => {
+        const fields = new Uint32Array(f.length);
+        Object.assign(fields, { [f.count]: 1, [f.protocol]: 1, [f.ephemeralLow]: 32768, [f.ephemeralHigh]: 60999, [f.threads]: 1, [f.windowMs]: 20000 });
+        for (const [name, value] of Object.entries(change)) fields[f[name]] = value;
+        return fields;
+      };
       const call = pick([
         () => raw.allocate(),
         () => raw.allocate(5),
         () => raw.allocate({}),
-        () => raw.allocate({ ...good, protocol: 9 }),
-        () => raw.allocate({ ...good, rangeFrom: 9, rangeTo: 1 }),
-        () => raw.allocate({ ...good, host: 'not an ip' }),
-        () => raw.allocate({ ...good, exclude: new Uint8Array(7) }),
-        () => raw.allocateAsync({ ...good, count: 'x' }),
+        () => raw.allocate(new Uint32Array(3), '', undefined),
+        () => raw.allocate(packed({ protocol: 9 }), '', undefined),
+        () => raw.allocate(packed({ check: 7 }), '', undefined),
+        () => raw.allocate(packed({ rangeFrom: 9, rangeTo: 1 }), '', undefined),
+        () => raw.allocate(packed({ count: 0 }), '', undefined),
+        () => raw.allocate(packed(), 'not an ip', undefined),
+        () => raw.allocate(packed(), '', new Uint8Array(7)),
+        () => raw.allocateAsync(packed({ ephemeralLow: 0 }), '', undefined),
         () => raw.release(),
         () => raw.release({}),
         () => raw.share(42),

@@ -116,7 +116,6 @@ function tcpStates(port: number): string[] {
   return states;
 }
 
-/** The abstract unix socket names bound now (claims show as @portalloc/v1/block/N). */
 /** The claims bound now, by kind: block numbers and single ports (docs/internals.md). */
 function claimed(kind: 'block' | 'port'): Set<number> {
   const found = new Set<number>();
