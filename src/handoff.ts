@@ -5,7 +5,8 @@
  * turns it into a listening net.Server.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import net from 'node:net';
+// (A namespace import: the declarations name net's types, and must not need esModuleInterop.)
+import * as net from 'node:net';
 import fs from 'node:fs';
 import { backend, isReservation, type Reservation } from './allocate';
 import { typeError, unsupportedError, type PortallocError } from './errors';

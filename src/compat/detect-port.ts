@@ -26,7 +26,8 @@ export interface PortConfig {
  */
 export class IPAddressNotAvailableError extends Error {
   readonly code = 'EADDRNOTAVAIL';
-  constructor(options?: ErrorOptions) {
+  // (ES2022's ErrorOptions, spelled out: the declarations must not need ES2022's lib.)
+  constructor(options?: { cause?: unknown }) {
     super('The IP address is not available on this machine', options);
     this.name = this.constructor.name;
     Error.captureStackTrace(this, this.constructor);
@@ -43,7 +44,7 @@ export class WaitPortRetryError extends Error {
   readonly code = 'ERR_WAIT_PORT_RETRIES_EXCEEDED';
   retries: number;
   count: number;
-  constructor(message: string, retries: number, count: number, options?: ErrorOptions) {
+  constructor(message: string, retries: number, count: number, options?: { cause?: unknown }) {
     super(message, options);
     this.name = this.constructor.name;
     this.retries = retries;
