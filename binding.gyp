@@ -11,29 +11,34 @@
   "targets": [
     {
       "target_name": "portalloc",
-      "sources": [
-        "native/addon.cc",
-        "native/api.cc",
-        "native/batch.cc",
-        "native/split.cc",
-        "native/candidates.cc",
-        "native/ledger.cc",
-        "native/claims.cc",
-        "native/probe.cc",
-        "native/timewait.cc",
-        "native/check.cc",
-        "native/sockets.cc",
-        "native/inspect.cc"
-      ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["<@(portalloc_defines)"],
-      "cflags_cc": ["<@(portalloc_cflags)"],
-      "cflags_cc!": ["-fno-rtti"],
-      "xcode_settings": {
-        "GCC_SYMBOLS_PRIVATE_EXTERN": "YES",
-        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
-        "OTHER_CPLUSPLUSFLAGS": ["-fvisibility=hidden"]
-      }
+      "conditions": [
+        [
+          "OS=='linux'",
+          {
+            "sources": [
+              "native/addon.cc",
+              "native/api.cc",
+              "native/batch.cc",
+              "native/split.cc",
+              "native/candidates.cc",
+              "native/ledger.cc",
+              "native/claims.cc",
+              "native/probe.cc",
+              "native/timewait.cc",
+              "native/check.cc",
+              "native/sockets.cc",
+              "native/inspect.cc"
+            ],
+            "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+            "defines": ["<@(portalloc_defines)"],
+            "cflags_cc": ["<@(portalloc_cflags)"],
+            "cflags_cc!": ["-fno-rtti"]
+          }
+        ],
+        # The native code is Linux's (socket options, abstract unix sockets,
+        # pidfd): elsewhere nothing is built, and the JS backend serves.
+        ["OS!='linux'", { "type": "none" }]
+      ]
     }
   ]
 }

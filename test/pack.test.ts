@@ -8,8 +8,9 @@
  *
  * The repository itself is never written: the prebuild is compiled in a
  * staging copy, so this file can run beside the other test files.
- * Needs a built dist/ (`npm test` builds first) and a compiler (for the
- * staging prebuild only).
+ * Needs a built dist/ (`npm test` builds first), a compiler and Debian's
+ * g++-aarch64-linux-gnu (for the staging prebuilds only: scripts/arm64-check.sh
+ * installs it, and runs the arm64 one under qemu).
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
@@ -116,6 +117,9 @@ beforeAll(() => {
   const stagedPackage = path.join(staging, 'package');
   fs.rmSync(path.join(stagedPackage, 'prebuilds'), { recursive: true, force: true });
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(stagedPackage, 'node_modules'));
+  if (run('sh', ['-c', 'command -v aarch64-linux-gnu-g++'], stagedPackage, process.env).status !== 0) {
+    throw new Error('the linux-arm64 prebuild needs aarch64-linux-gnu-g++: apt-get install g++-aarch64-linux-gnu (sh scripts/arm64-check.sh installs it)');
+  }
   mustRun('npm', ['run', 'prebuilds'], stagedPackage, process.env);
   fs.rmSync(path.join(stagedPackage, 'build'), { recursive: true, force: true });
   const second = pack(stagedPackage, path.join(work, 'release'));
@@ -146,19 +150,32 @@ describe.skipIf(once)('npm pack', () => {
       /^LICENSE$/,
       /^README\.md$/,
       /^binding\.gyp$/,
+      /^scripts\/install\.cjs$/,
       /^native\/[\w-]+\.(cc|h)$/,
       /^dist\/[\w-]+(\/[\w-]+)*\.(js|mjs|cjs|d\.ts|d\.mts|d\.cts)$/,
-      /^prebuilds\/linux-x64\/[\w.-]+\.node$/,
+      /^prebuilds\/linux-(x64|arm64)\/[\w.-]+\.node$/,
     ];
     const unexpected = packedFiles.filter((file) => !allowed.some((pattern) => pattern.test(file)));
     expect(unexpected).toEqual([]);
 
-    const required = ['package.json', 'LICENSE', 'binding.gyp', manifest.main, manifest.types, ...Object.values(manifest.bin)];
-    for (const subpath of subpaths(manifest.exports)) required.push(...targets(manifest.exports[subpath]).map((t) => t.file));
+    const required = ['package.json', 'LICENSE', 'binding.gyp', 'scripts/install.cjs', manifest.main, manifest.types, ...Object.values(manifest.bin)];
+    for (const subpath of subpaths(manifest.exports)) {
+      // Each module, the types beside it (.js: .d.ts, .mjs: .d.mts), and what node10 resolution finds for a subpath.
+      const files = targets(manifest.exports[subpath]).map((t) => t.file);
+      required.push(...files, ...files.map((file) => file.replace(/\.js$/, '.d.ts').replace(/\.mjs$/, '.d.mts')));
+      if (subpath !== '.') required.push(`dist/node10/${subpath.slice(2)}.d.ts`);
+    }
     if (fs.existsSync(path.join(root, 'README.md'))) required.push('README.md');
     for (const source of fs.readdirSync(path.join(root, 'native'))) required.push(`native/${source}`);
     for (const file of required) expect(packedFiles, `${file} must be in the tarball`).toContain(path.normalize(file));
-    expect(packedFiles.some((file) => file.startsWith('prebuilds/linux-x64/') && file.endsWith('.node'))).toBe(true);
+    // A prebuild for each Linux machine, each built for its machine (the ELF header's e_machine).
+    for (const [arch, machine] of [['x64', 62], ['arm64', 183]] as const) {
+      const built = packedFiles.filter((file) => file.startsWith(`prebuilds/linux-${arch}/`) && file.endsWith('.node'));
+      expect(built, `prebuilds/linux-${arch}/`).toHaveLength(1);
+      const header = fs.readFileSync(path.join(work, 'staging', 'package', built[0]!)).subarray(0, 20);
+      expect(header.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+      expect(header.readUInt16LE(18), `${built[0]} is built for ${arch}`).toBe(machine);
+    }
     // No shipped module points at a source map that does not ship.
     for (const file of packedFiles.filter((f) => /\.(m|c)?js$/.test(f))) {
       const mapped = /\/\/# sourceMappingURL=(\S+)/.exec(fs.readFileSync(path.join(root, file), 'utf8'));
@@ -181,11 +198,12 @@ describe.skipIf(once)('installed from the tarball with no compiler, make or pyth
 
   it('installed without compiling: the install script found the prebuild', () => {
     const log = fs.readFileSync(path.join(work, 'install.log'), 'utf8');
-    expect(log).not.toMatch(/gyp (info|ERR)|node-gyp rebuild|Could not find any Python/);
+    expect(log).not.toMatch(/gyp (info|ERR)|node-gyp rebuild|Could not find any Python|no prebuilt addon/);
     const installed = path.join(app, 'node_modules', manifest.name);
     expect(fs.existsSync(path.join(installed, 'build'))).toBe(false);
     expect(fs.readdirSync(path.join(installed, 'prebuilds', 'linux-x64')).some((f) => f.endsWith('.node'))).toBe(true);
-    for (const absent of ['src', 'test', 'bench', 'scripts', 'docs']) expect(fs.existsSync(path.join(installed, absent))).toBe(false);
+    expect(fs.readdirSync(path.join(installed, 'scripts'))).toEqual(['install.cjs']); // the install step, no other script
+    for (const absent of ['src', 'test', 'bench', 'docs']) expect(fs.existsSync(path.join(installed, absent))).toBe(false);
   });
 
   it('loads the native backend and allocates through require and import of every exports entry', () => {
@@ -236,10 +254,6 @@ console.log(JSON.stringify(out));
 
   it('gives types for import and require of every exports entry (tsc --noEmit on a consumer)', () => {
     const specs = subpaths(manifest.exports).map(specifier);
-    for (const subpath of subpaths(manifest.exports)) {
-      const conditions = targets(manifest.exports[subpath]);
-      expect(conditions.some((t) => t.condition === 'types'), `${subpath} has a types condition`).toBe(true);
-    }
     const namespaces = specs.map((spec, i) => `import * as entry${i} from '${spec}';\nvoid entry${i};`).join('\n');
     const usage = (mod: string) => `${namespaces}
 import { allocate, reserve, isFree, backend, type Reservation, type AllocateOptions } from '${mod}';
@@ -305,8 +319,12 @@ describe.skipIf(once)('installed where no prebuild fits and nothing can compile'
     const project = freshProject('fallback');
     const installed = install(project, stripped);
     expect(installed.status, installed.stdout + installed.stderr).toBe(0);
-    // The install script did try to compile (no prebuild), failed without python, and let the install succeed.
-    expect(installed.stdout + installed.stderr).toMatch(/gyp/);
+    // The install script did try to compile (no prebuild), failed without python, let the install
+    // succeed, and said so in one line rather than with node-gyp's errors.
+    const log = installed.stdout + installed.stderr;
+    expect(log).toMatch(/portalloc: no prebuilt addon for linux-x64, and it could not be compiled here \(.+\): the pure-JS backend will serve\./);
+    expect(log).not.toMatch(/gyp (info|ERR)/);
+    expect(fs.existsSync(path.join(project, 'node_modules', manifest.name, 'build', 'Release', 'portalloc.node'))).toBe(false);
 
     fs.writeFileSync(
       path.join(project, 'both.mjs'),
@@ -330,5 +348,39 @@ console.log(JSON.stringify({ esm: esm.backend, cjs: cjs.backend, ports }));
     const cli = run(path.join(project, 'node_modules', '.bin', Object.keys(manifest.bin)[0]!), ['2'], project);
     expect(cli.status).toBe(0);
     expect(cli.stdout.trim().split('\n')).toHaveLength(2);
+  });
+});
+
+describe.skipIf(once)('installed on another system (macOS, Windows: simulated, process.platform faked)', () => {
+  it('builds nothing, prints nothing, and serves with the JS backend and its one warning', () => {
+    const unpacked = path.join(work, 'elsewhere');
+    fs.mkdirSync(unpacked);
+    execFileSync('tar', ['xzf', tarball, '-C', unpacked]);
+    const project = freshProject('elsewhere-app');
+    fs.mkdirSync(path.join(project, 'node_modules'));
+    const installed = path.join(project, 'node_modules', manifest.name);
+    fs.renameSync(path.join(unpacked, 'package'), installed);
+    // The package's dependencies, as npm would have installed them beside it.
+    for (const dependency of ['node-gyp-build', 'node-addon-api']) {
+      fs.symlinkSync(path.join(root, 'node_modules', dependency), path.join(project, 'node_modules', dependency));
+    }
+    const fake = path.join(work, 'darwin.cjs');
+    fs.writeFileSync(fake, "Object.defineProperty(process, 'platform', { value: 'darwin' });\n");
+
+    // npm's install step, as npm runs it (scripts.install, in the package's directory).
+    const script = (JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8')) as { scripts: { install: string } }).scripts.install;
+    const step = run('sh', ['-c', script], installed, { ...userEnv(), NODE_OPTIONS: `--require ${fake}` });
+    expect(step.status).toBe(0);
+    expect(step.stdout + step.stderr).toBe('');
+    expect(fs.existsSync(path.join(installed, 'build'))).toBe(false);
+
+    const used = run('node', ['--require', fake, '-e', `const p = require(${JSON.stringify(manifest.name)}); console.log(JSON.stringify({ platform: process.platform, backend: p.backend, ports: p.allocate(2) }))`], project);
+    expect(used.status, used.stderr).toBe(0);
+    const out = JSON.parse(used.stdout) as { platform: string; backend: string; ports: number[] };
+    expect(out).toMatchObject({ platform: 'darwin', backend: 'js' });
+    expect(new Set(out.ports).size).toBe(2);
+    const warnings = used.stderr.split('\n').filter((line) => line.includes('PortallocWarning'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/platform=darwin/);
   });
 });
