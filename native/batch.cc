@@ -82,12 +82,14 @@ void Batch::Scan(Candidates& candidates, int pass) {
 
 // A small range that other processes claim ports of too (claims by port):
 // false when no other process does (then the ledger's rule alone, as above).
-// A process that holds half or more of the ports the others leave unclaimed
-// is over its share: it hands out again its own ports handed out longest ago
-// (kRecycleAgeMs at least, so that a caller has had time to bind them) before
-// it claims more, and, when few ports are left unclaimed, lets one of its own
-// go now and then, the more often the more it has, so that the processes'
-// shares even out (docs/internals.md, "Small ranges").
+// A process that holds as many of its ports as the others leave unclaimed is
+// over its share: it hands out again its own port handed out longest ago
+// (kRecycleAgeMs ago at least, so that its caller has had time to bind it;
+// the check skips it if it is bound) before it claims more. When few ports
+// are left unclaimed, it also gives up one claim per call, of a port last
+// handed out 1.5 kRecycleAgeMs ago or more: a process holds about what its
+// rate of calls needs, and the others find ports to claim
+// (docs/internals.md, "Small ranges").
 bool Batch::Shared(uint32_t low, uint32_t high, Candidates& candidates) {
   const claims::Share share = claims::ShareOf(low, high, probe().Tester());
   if (share.foreign == 0) return false;
@@ -95,7 +97,7 @@ bool Batch::Shared(uint32_t low, uint32_t high, Candidates& candidates) {
   const uint32_t unclaimed = size - std::min(size, share.mine + share.foreign);
   std::vector<claims::Owned> owned = claims::OwnedIn(low, high);
   if (share.mine >= unclaimed) {
-    if (unclaimed < std::max(2u, size / 16) && RandomNumber() % (share.mine + share.foreign) < share.mine) Shed(&owned);
+    if (unclaimed < std::max(2u, size / 16)) Shed(&owned);
     Recycle(owned, kRecycleAgeMs);
   }
   Scan(candidates, ledger::kStrict);
@@ -112,10 +114,11 @@ void Batch::Recycle(const std::vector<claims::Owned>& owned, uint64_t minAgeMs) 
   }
 }
 
-// Gives up the claim of the own port handed out longest ago (if that was
-// kRecycleAgeMs ago or more and no reservation holds it), for other processes.
+// Gives up the claim of the own port handed out longest ago, if that was
+// 1.5 kRecycleAgeMs ago or more and no reservation holds it: more ports than
+// this process needs, which another process can claim.
 void Batch::Shed(std::vector<claims::Owned>* owned) {
-  if (owned->empty() || owned->front().givenAt + kRecycleAgeMs > now_ || ledger::Held(owned->front().port, 3)) return;
+  if (owned->empty() || owned->front().givenAt + kRecycleAgeMs * 3 / 2 > now_ || ledger::Held(owned->front().port, 3)) return;
   claims::Unport(owned->front().port);
   owned->erase(owned->begin());
 }

@@ -39,7 +39,8 @@ bool Candidates::Next(uint32_t* port) {
 
 // (xorshift32 per thread, seeded once by the kernel: a getrandom() per batch
 // cost a single-port batch 5%.)
-uint32_t RandomNumber() {
+uint32_t RandomPreferredPort(uint32_t low, uint32_t high) {
+  if (high - low < 1) return low;
   thread_local uint32_t state = 0;
   while (state == 0) {
     if (getrandom(&state, sizeof state, GRND_NONBLOCK) != sizeof state) {
@@ -51,12 +52,7 @@ uint32_t RandomNumber() {
   state ^= state << 13;
   state ^= state >> 17;
   state ^= state << 5;
-  return state;
-}
-
-uint32_t RandomPreferredPort(uint32_t low, uint32_t high) {
-  if (high - low < 1) return low;
-  return low + 1 + 2 * (RandomNumber() % ((high - low + 1) / 2));
+  return low + 1 + 2 * (state % ((high - low + 1) / 2));
 }
 
 uint32_t Across(uint32_t start, uint32_t low, uint32_t high) {

@@ -25,8 +25,6 @@ class Candidates {
   uint32_t first_ = 0, last_ = 0, next_ = 0, remaining_ = 0, step_ = 1;
 };
 
-// A pseudo-random number (xorshift32 per thread, seeded by the kernel).
-uint32_t RandomNumber();
 // A port of [low, high] at random, of the parity bind(0) hands out first
 // (the one opposite to low's).
 uint32_t RandomPreferredPort(uint32_t low, uint32_t high);
