@@ -13,7 +13,7 @@
 // - dist/node10/name.d.ts, the types `moduleResolution: node10` (the default of
 //   `module: commonjs`) finds through package.json "typesVersions": node10
 //   reads no "exports".
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +101,7 @@ if (JSON.stringify(manifest.typesVersions) !== JSON.stringify(typesVersions)) {
 }
 
 process.env.PORTALLOC_BACKEND ??= 'js'; // listing the exports must not need the addon
+rmSync(path.join(root, NODE10), { recursive: true, force: true }); // no stub outlives its entry
 for (const { subpath, file } of entries()) {
   const exported = require(path.join(root, `${file}.js`));
   const names = Object.keys(exported).filter((name) => name !== 'default' && name !== '__esModule');
