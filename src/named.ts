@@ -15,7 +15,7 @@ import path from 'node:path';
 import { internalBinding } from './allocate';
 import { backend } from './backend';
 import { config } from './config';
-import { exhaustedError, show, typeError, type PortallocError } from './errors';
+import { exhaustedError, show, systemError, typeError, type PortallocError } from './errors';
 import { checkHost, checkKeys, checkRange, ephemeralRange, resolveHost } from './options';
 
 /** Options of {@link namedPort}. */
@@ -39,6 +39,10 @@ export function namedRange(): [number, number] {
   if (high < 64535) return [Math.max(high + 1, 33000), 65535];
   return [20000, 32767];
 }
+
+const EPERM = 1;
+const EACCES = 13;
+const EADDRINUSE = 98;
 
 const NAME_OPTIONS = new Set(['project', 'range', 'host']);
 const MAX_NAME = 200;
@@ -129,7 +133,8 @@ export function* candidates(named: NameKey): Generator<number> {
 export async function usable(named: NameKey, port: number): Promise<boolean> {
   const since = internalBinding.ledgerClock();
   const tried = await internalBinding.tryPort(named.host, port, false, backend === 'native' && config.coordinate, since);
-  if (tried.errno !== 0) return false;
+  if (tried.errno === EADDRINUSE || tried.errno === EACCES || tried.errno === EPERM) return false;
+  if (tried.errno !== 0) throw systemError(tried.errno, tried.syscall, { address: named.host || undefined, port });
   internalBinding.dropPort(port, tried.prior ?? 0n, tried.fresh ?? false);
   return true;
 }

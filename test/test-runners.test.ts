@@ -217,6 +217,30 @@ describe(`named ports (${backendName})`, () => {
   });
 });
 
+describe(`portalloc exec: placeholders and --name mistakes (${backendName})`, () => {
+  it.runIf(native)('replaces {port}, {port:I} and {ports} in the arguments with the held ports, as in PORT and PORTS', () => {
+    const ran = spawnSync(process.execPath, [cli, 'exec', '-n', '2', '--', process.execPath, '-e', 'console.log(JSON.stringify([process.argv.slice(1), process.env.PORTS]))', '{port}', '--at={port:1}', '{ports}', '{other}'], { encoding: 'utf8' });
+    expect(ran.status, ran.stderr).toBe(0);
+    const [args, ports] = JSON.parse(ran.stdout) as [string[], string];
+    const [a, b] = ports.split(',');
+    expect(args).toEqual([a, `--at=${b}`, `${a},${b}`, '{other}']);
+  });
+
+  it('a placeholder past the ports, --project without --name, --name with --fds: exit 2, one line, nothing run', () => {
+    const cases: [string[], string][] = [
+      [['--', 'echo', '{port:1}'], "portalloc: exec: {port:1} names port 1, but there is 1 port (-n 2 gives 2)\n"],
+      [['--project', '.', '--', 'echo'], 'portalloc: exec: --project goes with --name: portalloc exec --name web --project . -- npm run dev\n'],
+      [['--name', 'web', '--fds', '--', 'echo'], 'portalloc: exec: --name and --fds do not go together (a named port may be in TIME_WAIT, which no held socket can cover)\n'],
+    ];
+    for (const [args, stderr] of cases) {
+      const ran = spawnSync(process.execPath, [cli, 'exec', ...args], { encoding: 'utf8' });
+      expect(ran.status).toBe(2);
+      expect(ran.stdout).toBe('');
+      expect(ran.stderr).toBe(stderr);
+    }
+  });
+});
+
 describe.runIf(native)('portalloc exec with a real dev server', () => {
   it('vite --port {port} in a scratch project answers on the port --print prints', async () => {
     const project = scratch('vite');
