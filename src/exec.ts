@@ -126,7 +126,7 @@ export function substitute(command: readonly string[], ports: readonly number[])
     arg.replace(/\{port(?::(\d+))?\}|\{ports\}/g, (whole, index: string | undefined) => {
       if (whole === '{ports}') return ports.join(',');
       const i = index === undefined ? 0 : Number(index);
-      if (i >= ports.length) throw new ExecUsageError(`exec: ${whole} names port ${i}, but there ${ports.length === 1 ? 'is 1 port' : `are ${ports.length} ports`} (-n ${i + 1} gives ${i + 1})`);
+      if (i >= ports.length) throw new ExecUsageError(`exec: ${whole} names port ${i}, but there ${ports.length === 1 ? 'is 1 port' : `are ${ports.length} ports`} (-n ${i + 1} holds ${i + 1})`);
       return String(ports[i]);
     }),
   );
@@ -181,8 +181,8 @@ function whenListening(ports: readonly number[], onFirst: () => void, onAll: () 
 /**
  * The name's port: the first usable candidate, held shared. One that a Node
  * server could listen on but a plain bind cannot take is in TIME_WAIT from
- * the last run: it is taken unheld (outside the kernel's range, nothing else
- * is given it meanwhile). One taken between the check and the hold is skipped.
+ * the last run: it is taken unheld (the default range is outside the
+ * kernel's, so no connect() is given it meanwhile). One taken between the check and the hold is skipped.
  */
 async function holdName(owner: NameOwner, host: string | undefined): Promise<{ port: number; hold?: Reservation }> {
   const skipped = new Set<number>();
@@ -243,6 +243,24 @@ function forwardSignals(child: ChildProcess): () => void {
   };
 }
 
+/**
+ * Kills the command's group if exec dies without forwarding (SIGKILL, as
+ * Playwright and `timeout -s KILL` send to exec's group, which the command is
+ * no longer in): a shell in a session of its own reads a pipe only exec holds,
+ * and at its end, unless exec said "done" first, kills the group, as the
+ * SIGKILL would have had the command stayed in exec's group. Returns the
+ * function that stands it down.
+ */
+function killWithExec(child: ChildProcess): () => void {
+  if (child.pid === undefined) return () => {};
+  const watcher = spawn('/bin/sh', ['-c', 'read -r word; [ "$word" = done ] || kill -s KILL -- -"$0" 2>/dev/null', String(child.pid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  watcher.on('error', () => {}); // no /bin/sh: nothing watches, as before
+  watcher.stdin!.on('error', () => {});
+  watcher.unref();
+  (watcher.stdin as unknown as { unref?(): void }).unref?.();
+  return () => watcher.stdin!.end('done\n');
+}
+
 /** Runs `portalloc exec`; resolves with the exit status to use. */
 export async function runExec(argv: string[], err = (line: string) => process.stderr.write(line + '\n')): Promise<number> {
   const parsed = parseExec(argv);
@@ -278,12 +296,14 @@ export async function runExec(argv: string[], err = (line: string) => process.st
   }
   const stopWatching = whenListening(ports, () => parsed.print && process.stdout.write(`http://localhost:${ports[0]}\n`), release);
   const stopForwarding = forwardSignals(child);
+  const standDown = killWithExec(child);
   return new Promise<number>((resolve) => {
     const done = (status: number) => {
       stopWatching();
       release();
       owner?.close();
       stopForwarding();
+      standDown();
       resolve(status);
     };
     child.once('error', (error: NodeJS.ErrnoException) => {

@@ -3,6 +3,7 @@
  * each test failed before its fix. Bad inputs are rows of bad-input.test.ts.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { allocate } from '../dist/index.js';
 import getPort from '../dist/index.js';
@@ -135,6 +136,38 @@ describe(`hardening (${backendName})`, () => {
         process.kill(-exec.pid!, 'SIGKILL');
       } catch {
         // gone
+      }
+    }
+  });
+
+  it.runIf(native)('portalloc exec killed with its process group (SIGKILL, as Playwright stops a webServer): the command, in a group of its own, dies too', async () => {
+    const exec = spawn(process.execPath, [cli, 'exec', '--', process.execPath, '-e', 'console.log(process.pid); setInterval(() => {}, 1000)'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    const pid = await new Promise<number>((resolve, reject) => {
+      exec.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+        stdout += chunk;
+        if (stdout.includes('\n')) resolve(Number(stdout.trim()));
+      });
+      exec.once('exit', () => reject(new Error('exec exited first')));
+    });
+    const alive = () => {
+      try {
+        return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
+      } catch {
+        return false;
+      }
+    };
+    try {
+      expect(alive()).toBe(true);
+      process.kill(-exec.pid!, 'SIGKILL');
+      // The command's end is the observable: wait for it (the test's timeout bounds the wait).
+      while (alive()) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(alive()).toBe(false);
+    } finally {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone, as it should be
       }
     }
   });

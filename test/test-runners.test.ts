@@ -119,6 +119,14 @@ describe(`test runners (${backendName})`, () => {
     }
   });
 
+  it.runIf(native)("Playwright's webServer on a named port (the recipe): the main process and every worker agree on the server's port", async () => {
+    const project = path.join(runners, 'playwright-webserver');
+    const playwright = path.join(root, 'node_modules', '@playwright', 'test', 'cli.js');
+    const ran = await run(process.execPath, [playwright, 'test', '--config', 'playwright.config.mjs'], { cwd: project });
+    expect(ran.status, ran.stderr).toBe(0);
+    expect((JSON.parse(ran.stdout) as { stats: Record<string, number> }).stats).toMatchObject({ expected: 4, unexpected: 0, flaky: 0 });
+  });
+
   it('the node:test recipe and the jest recipe (its hooks run by node:test): held ports from the first hook to the last', async () => {
     const ran = await run(process.execPath, ['--test', 'node-test.run.mjs', 'jest-recipe.run.cjs'], { cwd: runners });
     if (!native) {
@@ -228,7 +236,7 @@ describe(`portalloc exec: placeholders and --name mistakes (${backendName})`, ()
 
   it('a placeholder past the ports, --project without --name, --name with --fds: exit 2, one line, nothing run', () => {
     const cases: [string[], string][] = [
-      [['--', 'echo', '{port:1}'], "portalloc: exec: {port:1} names port 1, but there is 1 port (-n 2 gives 2)\n"],
+      [['--', 'echo', '{port:1}'], "portalloc: exec: {port:1} names port 1, but there is 1 port (-n 2 holds 2)\n"],
       [['--project', '.', '--', 'echo'], 'portalloc: exec: --project goes with --name: portalloc exec --name web --project . -- npm run dev\n'],
       [['--name', 'web', '--fds', '--', 'echo'], 'portalloc: exec: --name and --fds do not go together (a named port may be in TIME_WAIT, which no held socket can cover)\n'],
     ];
