@@ -98,19 +98,19 @@ bool Batch::Shared(uint32_t low, uint32_t high, Candidates& candidates) {
   std::vector<claims::Owned> owned = claims::OwnedIn(low, high);
   if (share.mine >= unclaimed) {
     if (unclaimed < std::max(2u, size / 16)) Shed(&owned);
-    Recycle(owned, kRecycleAgeMs);
+    Recycle(owned, kRecycleAgeMs, ledger::kRecycle);
   }
   Scan(candidates, ledger::kStrict);
-  Recycle(owned, 0);
+  Recycle(owned, 0, ledger::kRecycleBound);
   Scan(candidates, ledger::kReuse);
   return true;
 }
 
 // Tries this process's own ports handed out at least minAgeMs ago, oldest first.
-void Batch::Recycle(const std::vector<claims::Owned>& owned, uint64_t minAgeMs) {
+void Batch::Recycle(const std::vector<claims::Owned>& owned, uint64_t minAgeMs, int pass) {
   for (const claims::Owned& own : owned) {
     if (!Wanted() || own.givenAt + minAgeMs > now_) break;
-    Try(own.port, ledger::kRecycle);
+    Try(own.port, pass);
   }
 }
 
@@ -129,13 +129,15 @@ bool Batch::Try(uint32_t port, int pass) {
   Taken taken{static_cast<uint16_t>(port), false, {}};
   if (!ledger::Acquire(port, request_.protocol, static_cast<ledger::Pass>(pass), &taken.prior, request_.since, now_)) return false;
   const char* syscall = "bind";
-  const int state = request_.coordinate && !Admit(port, &taken.fresh) ? EADDRINUSE : CheckPort(port, &taken, &syscall);
+  const bool admitted = !request_.coordinate || Admit(port, &taken.fresh);
+  const int state = admitted ? CheckPort(port, &taken, &syscall) : EADDRINUSE;
   if (state == 0 && (request_.quota == nullptr || request_.quota->fetch_sub(1, std::memory_order_relaxed) > 0)) {
     taken_.push_back(taken);
     return true;
   }
   if (state == 0) stop_ = true;  // the other half found the last port first
   CloseSockets(taken.tcp, taken.udp);
+  if (admitted && state == EADDRINUSE) ledger::SeenBound(&taken.prior);
   ledger::Drop(port, request_.protocol, taken.prior);
   if (taken.fresh) claims::Unport(port);
   if (Refused(state)) ++result_.refused;

@@ -123,7 +123,7 @@ class Batch {
   bool Wanted();
   void Scan(Candidates& candidates, int pass);
   bool Shared(uint32_t low, uint32_t high, Candidates& candidates);
-  void Recycle(const std::vector<claims::Owned>& owned, uint64_t minAgeMs);
+  void Recycle(const std::vector<claims::Owned>& owned, uint64_t minAgeMs, int pass);
   void Shed(std::vector<claims::Owned>* owned);
   bool Try(uint32_t port, int pass);
   bool Admit(uint32_t port, bool* freshClaim);
