@@ -98,20 +98,38 @@ bool Batch::Shared(uint32_t low, uint32_t high, Candidates& candidates) {
   std::vector<claims::Owned> owned = claims::OwnedIn(low, high);
   if (share.mine >= unclaimed) {
     if (unclaimed < std::max(2u, size / 16)) Shed(&owned);
-    Recycle(owned, kRecycleAgeMs);
+    Recycle(owned, kRecycleAgeMs, ledger::kRecycle);
   }
   Scan(candidates, ledger::kStrict);
-  Recycle(owned, 0);
+  Recycle(owned, 0, ledger::kRecycleBound);
+  WaitForShed(candidates);
   Scan(candidates, ledger::kReuse);
   return true;
 }
 
 // Tries this process's own ports handed out at least minAgeMs ago, oldest first.
-void Batch::Recycle(const std::vector<claims::Owned>& owned, uint64_t minAgeMs) {
+void Batch::Recycle(const std::vector<claims::Owned>& owned, uint64_t minAgeMs, int pass) {
   for (const claims::Owned& own : owned) {
     if (!Wanted() || own.givenAt + minAgeMs > now_) break;
-    Try(own.port, ledger::kRecycle);
+    Try(own.port, pass);
   }
+}
+
+// Every port of the range claimed, none of this process's safe to hand out
+// again (a process that has just joined a busy range): waits, up to
+// kShedWaitMs, for another process to give a claim up (its ports age too),
+// rather than hand out a port its own caller got a moment ago.
+// A wait that found nothing (the range's claims are held by processes that
+// are not calling, so none gives one up) is not repeated for a second.
+void Batch::WaitForShed(Candidates& candidates) {
+  static std::atomic<uint64_t> fruitlessAt{0};  // process-wide, as claims are
+  const uint64_t last = fruitlessAt.load(std::memory_order_relaxed);
+  if (!Wanted() || (last != 0 && ledger::NowMs() - last < 1000)) return;
+  for (uint64_t waited = 0; Wanted() && waited < kShedWaitMs; waited += 2) {
+    usleep(2000);
+    Scan(candidates, ledger::kStrict);
+  }
+  if (Wanted()) fruitlessAt.store(ledger::NowMs(), std::memory_order_relaxed);
 }
 
 // Gives up the claim of the own port handed out longest ago, if that was
@@ -129,13 +147,15 @@ bool Batch::Try(uint32_t port, int pass) {
   Taken taken{static_cast<uint16_t>(port), false, {}};
   if (!ledger::Acquire(port, request_.protocol, static_cast<ledger::Pass>(pass), &taken.prior, request_.since, now_)) return false;
   const char* syscall = "bind";
-  const int state = request_.coordinate && !Admit(port, &taken.fresh) ? EADDRINUSE : CheckPort(port, &taken, &syscall);
+  const bool admitted = !request_.coordinate || Admit(port, &taken.fresh);
+  const int state = admitted ? CheckPort(port, &taken, &syscall) : EADDRINUSE;
   if (state == 0 && (request_.quota == nullptr || request_.quota->fetch_sub(1, std::memory_order_relaxed) > 0)) {
     taken_.push_back(taken);
     return true;
   }
   if (state == 0) stop_ = true;  // the other half found the last port first
   CloseSockets(taken.tcp, taken.udp);
+  if (admitted && state == EADDRINUSE) ledger::SeenBound(&taken.prior);
   ledger::Drop(port, request_.protocol, taken.prior);
   if (taken.fresh) claims::Unport(port);
   if (Refused(state)) ++result_.refused;
