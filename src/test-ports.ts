@@ -37,8 +37,10 @@ function lock(port: number): Promise<net.Server | undefined> {
 
 /** One test's (or one worker's) ports: `take` as often as needed, `release` once at the end. */
 export class TestPorts {
-  #holds: Reservation[] = [];
-  #locks: net.Server[] = [];
+  // TypeScript's `private`, not `#`: a `#` field puts `#private` in the declarations, which
+  // do not type-check for a user whose target is older than ES2015 (TypeScript's default).
+  private readonly holds: Reservation[] = [];
+  private readonly locks: net.Server[] = [];
 
   /** `count` ports, held until {@link release}. */
   async take(count: number, options?: TestPortOptions): Promise<number[]> {
@@ -46,20 +48,20 @@ export class TestPorts {
     checkKeys(options, TAKE_OPTIONS);
     if (backend === 'native') {
       const hold = await reserveAsync(count, { ...options, shared: true });
-      this.#holds.push(hold);
+      this.holds.push(hold);
       return [...hold.ports];
     }
-    return this.#takeLocked(count, options);
+    return this.takeLocked(count, options);
   }
 
-  async #takeLocked(count: number, options: TestPortOptions | undefined): Promise<number[]> {
+  private async takeLocked(count: number, options: TestPortOptions | undefined): Promise<number[]> {
     const taken: number[] = [];
     const refused = new Set<number>(options?.exclude ?? []);
     for (let round = 0; round < LOCK_ROUNDS && taken.length < count; round++) {
       for (const port of allocate(count - taken.length, { ...options, exclude: refused })) {
         const server = await lock(port);
         if (server) {
-          this.#locks.push(server);
+          this.locks.push(server);
           taken.push(port);
         } else {
           refused.add(port);
@@ -72,7 +74,7 @@ export class TestPorts {
 
   /** Lets every port go; idempotent. */
   release(): void {
-    for (const hold of this.#holds.splice(0)) hold.release();
-    for (const server of this.#locks.splice(0)) server.close();
+    for (const hold of this.holds.splice(0)) hold.release();
+    for (const server of this.locks.splice(0)) server.close();
   }
 }

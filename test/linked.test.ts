@@ -19,9 +19,13 @@ vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
 const root = path.resolve(__dirname, '..');
 const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; exports: Record<string, unknown> };
-const specifiers = Object.keys(manifest.exports)
-  .filter((subpath) => subpath !== './package.json')
-  .map((subpath) => (subpath === '.' ? manifest.name : `${manifest.name}/${subpath.slice(2)}`));
+const entries = Object.entries(manifest.exports)
+  .filter(([subpath]) => subpath !== './package.json')
+  .map(([subpath, entry]) => ({
+    specifier: subpath === '.' ? manifest.name : `${manifest.name}/${subpath.slice(2)}`,
+    // ESM only (portalloc/vitest): no require() to compare with.
+    requirable: typeof entry === 'string' || (typeof entry === 'object' && entry !== null && 'require' in entry),
+  }));
 
 const innerTest = `import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -29,9 +33,10 @@ import { expect, it } from 'vitest';
 import getPort, { allocate, reserve, backend } from 'portalloc';
 import detectPort from 'portalloc/detect-port';
 import portfinder from 'portalloc/portfinder';
+import { test as portTest } from 'portalloc/vitest';
 
 const require = createRequire(import.meta.url);
-const specifiers = ${JSON.stringify(specifiers)};
+const entries = ${JSON.stringify(entries)};
 
 function listen(port) {
   return new Promise((resolve, reject) => {
@@ -41,9 +46,9 @@ function listen(port) {
   });
 }
 
-it.each(specifiers)('%s: every export is defined, and is what require() gives', async (specifier) => {
+it.each(entries)('$specifier: every export is defined, and is what require() gives', async ({ specifier, requirable }) => {
   const imported = await import(specifier);
-  const required = require(specifier);
+  const required = requirable ? require(specifier) : imported;
   const names = Object.keys(required).filter((name) => name !== '__esModule');
   expect(names.length).toBeGreaterThan(0);
   for (const name of names) {
@@ -65,6 +70,11 @@ it('the functions work', async () => {
   portfinder.basePort = 20000;
   expect(require('portalloc/portfinder').basePort).toBe(20000);
   expect(await portfinder.getPortPromise()).toBeGreaterThanOrEqual(20000);
+});
+
+portTest('portalloc/vitest: a Node server listens on the port fixture', async ({ port }) => {
+  expect(Number.isInteger(port) && port > 0).toBe(true);
+  await listen(port);
 });
 `;
 
@@ -101,7 +111,7 @@ describe(`a linked copy imported by a vitest test (${backendName})`, () => {
     };
     const failures = report.testResults.flatMap((file) => file.assertionResults.filter((test) => test.status !== 'passed'));
     expect(failures).toEqual([]);
-    expect(report.numPassedTests).toBe(specifiers.length + 1);
+    expect(report.numPassedTests).toBe(entries.length + 2);
     expect(result.status, result.stderr).toBe(0);
   });
 });

@@ -4,7 +4,12 @@
  * `npm pack` the repository, unpack it as node_modules/portalloc of a fresh
  * project, and run tsc on a consumer that imports every entry of package.json
  * `exports` (entries added later included): a namespace import, every name
- * the module exports at runtime, and its default export.
+ * the module exports at runtime, and its default export. An ESM-only entry
+ * (no `require` condition: portalloc/vitest) is imported by the ESM consumers
+ * only. An entry whose types name an optional peer (vitest, @playwright/test:
+ * the runner entries) is checked where its runner's own types check: with a
+ * modern target, under node16, nodenext and bundler (vitest's types need one
+ * of those); the runners are the repository's, linked in.
  * Needs a built dist/ (`npm test` builds first).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -18,7 +23,8 @@ vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 const root = path.resolve(__dirname, '..');
 const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
   name: string;
-  exports: Record<string, string | { require: string | { default: string } }>;
+  exports: Record<string, string | { import?: string | { default: string }; require?: string | { default: string } }>;
+  peerDependencies?: Record<string, string>;
 };
 const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 
@@ -27,24 +33,34 @@ const once = process.env.PORTALLOC_BACKEND === 'js';
 
 interface Entry {
   specifier: string;
-  /** The names the CommonJS module exports at runtime, `default` aside. */
+  /** The names the module exports at runtime, `default` aside. */
   names: string[];
   hasDefault: boolean;
+  esmOnly: boolean;
+  /** Its types name an optional peer dependency (a test runner). */
+  needsPeer: boolean;
 }
 
-/** Every code entry of `exports`, with what its CommonJS module exports at runtime. */
-function entries(): Entry[] {
-  return Object.entries(manifest.exports)
-    .filter(([subpath]) => subpath !== './package.json')
-    .map(([subpath, entry]) => {
-      const cjs = typeof entry === 'string' ? entry : typeof entry.require === 'string' ? entry.require : entry.require.default;
-      const exported = require(path.join(root, cjs)) as Record<string, unknown>;
-      return {
-        specifier: subpath === '.' ? manifest.name : `${manifest.name}/${subpath.slice(2)}`,
-        names: Object.keys(exported).filter((name) => name !== 'default' && name !== '__esModule'),
-        hasDefault: 'default' in exported,
-      };
+const file = (value: string | { default: string } | undefined) => (typeof value === 'string' ? value : value?.default);
+
+/** Every code entry of `exports`, with what it exports at runtime (required, or imported when it is ESM only). */
+async function entries(): Promise<Entry[]> {
+  const all: Entry[] = [];
+  for (const [subpath, entry] of Object.entries(manifest.exports)) {
+    if (subpath === './package.json') continue;
+    const cjs = typeof entry === 'string' ? entry : file(entry.require);
+    const types = cjs ? cjs.replace(/\.js$/, '.d.ts') : file(typeof entry === 'string' ? entry : entry.import)!.replace(/\.mjs$/, '.d.mts');
+    const declarations = fs.readFileSync(path.join(root, types), 'utf8');
+    const exported = (cjs ? require(path.join(root, cjs)) : await import(path.join(root, file(typeof entry === 'string' ? entry : entry.import)!))) as Record<string, unknown>;
+    all.push({
+      specifier: subpath === '.' ? manifest.name : `${manifest.name}/${subpath.slice(2)}`,
+      names: Object.keys(exported).filter((name) => name !== 'default' && name !== '__esModule' && name !== 'module.exports'),
+      hasDefault: 'default' in exported,
+      esmOnly: cjs === undefined,
+      needsPeer: Object.keys(manifest.peerDependencies ?? {}).some((peer) => declarations.includes(`from '${peer}'`)),
     });
+  }
+  return all;
 }
 
 /** A consumer of every entry; each import is checked to be typed (not `any`), each default to be the export itself. */
@@ -79,21 +95,29 @@ function consumer(all: Entry[]): string {
   return lines.join('\n') + '\n';
 }
 
-/** The settings a user's tsconfig may have: the consumer runs as .ts, or as .mts and .cts where the setting tells them apart. */
-const settings: { name: string; options: Record<string, unknown>; files: string[] }[] = [
-  { name: 'commonjs (node10)', options: { module: 'commonjs' }, files: ['consumer.ts'] },
-  { name: 'commonjs (node10) with esModuleInterop', options: { module: 'commonjs', esModuleInterop: true }, files: ['consumer.ts'] },
+/**
+ * The settings a user's tsconfig may have. The consumer is ESM (esm.ts, .mts: every entry) or
+ * CommonJS (cjs.ts, .cts: no ESM-only entry), as .mts and .cts where the setting tells them apart.
+ */
+const settings: { name: string; options: Record<string, unknown>; files: string[]; runners?: boolean }[] = [
+  { name: 'commonjs (node10)', options: { module: 'commonjs' }, files: ['cjs.ts'] },
+  { name: 'commonjs (node10) with esModuleInterop', options: { module: 'commonjs', esModuleInterop: true }, files: ['cjs.ts'] },
   { name: 'node16', options: { module: 'node16' }, files: ['consumer.mts', 'consumer.cts'] },
   { name: 'nodenext', options: { module: 'nodenext' }, files: ['consumer.mts', 'consumer.cts'] },
-  { name: 'bundler', options: { module: 'esnext', moduleResolution: 'bundler' }, files: ['consumer.ts'] },
+  { name: 'bundler', options: { module: 'esnext', moduleResolution: 'bundler' }, files: ['esm.ts'] },
+  { name: 'node16, with the runner entries', options: { module: 'node16', target: 'es2022' }, files: ['runners.mts', 'runners.cts'], runners: true },
+  { name: 'nodenext, with the runner entries', options: { module: 'nodenext', target: 'es2022' }, files: ['runners.mts', 'runners.cts'], runners: true },
+  { name: 'bundler, with the runner entries', options: { module: 'esnext', moduleResolution: 'bundler', target: 'es2022' }, files: ['runners-esm.ts'], runners: true },
   // ts-node's ESM loader with a tsconfig of an older day.
-  { name: 'esnext with node10 resolution', options: { module: 'esnext', moduleResolution: 'node10' }, files: ['consumer.ts'] },
+  { name: 'esnext with node10 resolution', options: { module: 'esnext', moduleResolution: 'node10' }, files: ['esm.ts'] },
 ];
 
 let work: string;
+let all: Entry[];
 
-beforeAll(() => {
+beforeAll(async () => {
   if (once) return;
+  all = await entries();
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'portalloc-types-'));
   const out = execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const [{ filename }] = JSON.parse(out) as [{ filename: string }];
@@ -101,9 +125,19 @@ beforeAll(() => {
   fs.mkdirSync(modules);
   execFileSync('tar', ['xzf', path.join(work, filename), '-C', modules]);
   fs.renameSync(path.join(modules, 'package'), path.join(modules, manifest.name));
+  // The optional peers (vitest, @playwright/test), as a project that uses their entries has them.
+  for (const peer of Object.keys(manifest.peerDependencies ?? {})) {
+    fs.mkdirSync(path.dirname(path.join(modules, peer)), { recursive: true });
+    fs.symlinkSync(path.join(root, 'node_modules', peer), path.join(modules, peer));
+  }
   fs.writeFileSync(path.join(work, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
-  const source = consumer(entries());
-  for (const file of ['consumer.ts', 'consumer.mts', 'consumer.cts']) fs.writeFileSync(path.join(work, file), source);
+  const core = all.filter((entry) => !entry.needsPeer);
+  const esm = consumer(core);
+  const cjs = consumer(core.filter((entry) => !entry.esmOnly));
+  const runnersEsm = consumer(all);
+  const runnersCjs = consumer(all.filter((entry) => !entry.esmOnly));
+  const files = { 'esm.ts': esm, 'consumer.mts': esm, 'cjs.ts': cjs, 'consumer.cts': cjs, 'runners-esm.ts': runnersEsm, 'runners.mts': runnersEsm, 'runners.cts': runnersCjs };
+  for (const [name, source] of Object.entries(files)) fs.writeFileSync(path.join(work, name), source);
 });
 
 afterAll(() => {
@@ -111,14 +145,20 @@ afterAll(() => {
 });
 
 describe.skipIf(once)('types of every exports entry, skipLibCheck off', () => {
-  it('the consumer imports every entry', () => {
-    const source = fs.readFileSync(path.join(work, 'consumer.ts'), 'utf8');
-    for (const entry of entries()) expect(source).toContain(`from '${entry.specifier}'`);
-    expect(entries().length).toBeGreaterThanOrEqual(3);
+  it('the consumers import every entry: ESM ones every entry, CommonJS ones all but the ESM-only ones', () => {
+    const read = (name: string) => fs.readFileSync(path.join(work, name), 'utf8');
+    for (const entry of all) {
+      const imported = `from '${entry.specifier}'`;
+      expect(read('runners-esm.ts')).toContain(imported);
+      if (!entry.esmOnly) expect(read('runners.cts')).toContain(imported);
+      if (!entry.needsPeer) expect(read('esm.ts')).toContain(imported);
+      if (!entry.needsPeer && !entry.esmOnly) expect(read('cjs.ts')).toContain(imported);
+    }
+    expect(all.filter((entry) => !entry.needsPeer).length).toBeGreaterThanOrEqual(3);
   });
 
   it.each(settings)('type-check under $name', ({ options, files }) => {
-    const config = `tsconfig.${files.length}.${Object.values(options).join('-')}.json`;
+    const config = `tsconfig.${files.join('-')}.${Object.values(options).join('-')}.json`;
     fs.writeFileSync(
       path.join(work, config),
       JSON.stringify({
