@@ -66,14 +66,19 @@ bool Batch::Find() {
   // shared with others recycles its own ports first (OverShare).
   const bool recycle = OverShare(low, high);
   const bool usedUp = kernel && ledger::UsedUpRecently(request_.protocol, request_.windowMs);
+  // (Each pass meets the same refused ports again: `refused` counts ports, the most one pass met.)
+  uint32_t refused = 0;
   for (int pass : {recycle ? ledger::kRecycle : ledger::kStrict, ledger::kStrict, ledger::kReuse}) {
     if (pass == ledger::kStrict && usedUp) continue;
     candidates.Restart();
+    result_.refused = 0;
     uint32_t port;
     while (Wanted() && candidates.Next(&port)) Try(port, pass);
+    refused = std::max(refused, result_.refused);
     if (!Wanted()) break;
     if (pass == ledger::kStrict && kernel && !failed_) ledger::NoteUsedUp(request_.protocol);
   }
+  result_.refused = refused;
   return !failed_;
 }
 
@@ -103,7 +108,10 @@ bool Batch::Try(uint32_t port, int pass) {
   CloseSockets(taken.tcp, taken.udp);
   ledger::Drop(port, request_.protocol, taken.prior);
   if (taken.fresh) claims::Unport(port);
-  if (Refused(state)) ++result_.refused;
+  if (Refused(state)) {
+    ++result_.refused;
+    result_.refusedErrno = state;
+  }
   if (state != 0 && !IsBusy(state) && !Refused(state)) Fail(state, syscall, port);
   return false;
 }

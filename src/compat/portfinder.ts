@@ -200,16 +200,26 @@ export function getPortPromise(options?: PortFinderOptions): Promise<number> {
   return getPort(options);
 }
 
+/**
+ * `count` ports, each the first free one above the previous. As in portfinder,
+ * every call after the first goes on from the first call's start and stop
+ * (portfinder's getPorts reuses the options object its first getPort filled
+ * in), so running past `stopPort` fails with "No open ports found in between
+ * <start> and <stop>". A failure carries the ports tried so far (still the
+ * caller's, see {@link getPorts}) as `found`.
+ */
 async function findPorts(count: number, options: PortFinderOptions): Promise<Tried[]> {
   const ports: Tried[] = [];
   const since = begin();
+  const startPort = options.startPort || Number(options.port) || Number(basePort);
+  const stopPort = Number(options.stopPort) || Number(highestPort);
   try {
     for (let index = 0; index < count; index++) {
-      ports.push(await findPort(ports.length > 0 ? { ...options, port: ports[ports.length - 1]!.port + 1 } : options, since));
+      const last = ports[ports.length - 1];
+      ports.push(await findPort(last ? { ...options, port: last.port + 1, startPort, stopPort } : options, since));
     }
   } catch (error) {
-    for (const tried of ports) drop(tried);
-    throw error;
+    throw Object.assign(error as Error, { found: ports });
   }
   return ports;
 }
@@ -229,7 +239,35 @@ export function getPorts(count: number, options?: PortFinderOptions | PortsCallb
     callback = options;
     options = {};
   }
-  return deliver(findPorts(count, { ...(options ?? {}) }), (tried) => tried, (tried) => tried.map((t) => t.port), callback);
+  const found = findPorts(count, { ...(options ?? {}) });
+  const partial = (error: Error & { found?: Tried[] }): Tried[] => {
+    const tried = error.found ?? [];
+    delete error.found;
+    return tried;
+  };
+  if (!callback) {
+    return deliver(
+      found.catch((error) => {
+        for (const tried of partial(error)) drop(tried);
+        throw error;
+      }),
+      (tried) => tried,
+      (tried) => tried.map((t) => t.port),
+    );
+  }
+  const done = callback;
+  found.then(
+    (tried) => {
+      for (const port of tried) lend(port);
+      done(null as unknown as Error, tried.map((t) => t.port));
+    },
+    (error: Error) => {
+      // portfinder calls back with the ports found before the failure, then undefined: they are handed out.
+      const tried = partial(error);
+      for (const port of tried) lend(port);
+      done(error, [...tried.map((t) => t.port), undefined as unknown as number]);
+    },
+  );
 }
 
 /**
