@@ -4,7 +4,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const entries = ['index', 'compat/portfinder', 'compat/detect-port'];
+const entries = ['index', 'compat/portfinder', 'compat/detect-port', 'compat/tcp-port-used', 'compat/get-port-please'];
 
 for (const entry of entries) {
   process.env.PORTALLOC_BACKEND ??= 'js'; // listing the exports must not need the addon

@@ -120,6 +120,8 @@ function anyPort(host: string, exclude: Iterable<number> = NO_PORTS, reserve = f
 function randomPortError(error: unknown, host: string): unknown {
   const { code, errno, syscall } = error as NodeJS.ErrnoException;
   if (code === 'ERR_PORTS_EXHAUSTED') return Object.assign(new Error('No available ports found'), { code });
+  // Every bind refused (privileges, a sandbox): get-port's message, the reason as its cause.
+  if (code === 'ERR_PORTS_DENIED') return Object.assign(new Error('No available ports found', { cause: error }), { code: 'ERR_PORTS_EXHAUSTED' });
   if (typeof errno === 'number') return listenError(-errno, syscall === 'bind' ? 'listen' : (syscall ?? 'listen'), host, 0);
   return error;
 }

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { coded } from '../errors';
-import { badPortError, begin, checkListen, drop, EADDRNOTAVAIL, EINVAL, isBusy, isPortNumber, lend, listenError, resolveListenHost, tryPort, type Tried } from './try-port';
+import { badPortError, begin, checkListen, drop, EADDRNOTAVAIL, EINVAL, isBusy, isPortNumber, lend, listenError, Refusals, resolveListenHost, tryPort, type Tried } from './try-port';
 
 /** portfinder's options. */
 export interface PortFinderOptions {
@@ -119,21 +119,23 @@ async function findPort(options: PortFinderOptions, since: number): Promise<Trie
     if (stopPort < startPort) throw coded(Error(`Provided options.stopPort(${stopPort}) is less than options.port(${startPort})`), 'ERR_OUT_OF_RANGE');
   }
   const host = options.host ? await resolveListenHost(options.host) : '';
+  const refusals = new Refusals();
+  const where = `in range ${port}-${stopPort}${options.host ? ` on ${options.host}` : ''}`;
   for (let candidate = port; candidate <= highestPort; candidate++) {
     if (!isPortNumber(candidate)) throw badPortError(candidate);
-    const tried = await tryFree(candidate, host, options.host, since);
+    const tried = await tryFree(candidate, host, options.host, since, refusals);
     if (!tried) continue;
     if (candidate <= stopPort) return tried;
     drop(tried);
-    throw coded(Error(`No open ports found in between ${startPort} and ${stopPort}`), 'ERR_PORTS_EXHAUSTED');
+    throw refusals.explain(coded(Error(`No open ports found in between ${startPort} and ${stopPort}`), 'ERR_PORTS_EXHAUSTED'), 1, where);
   }
-  throw coded(Error('No open ports available'), 'ERR_PORTS_EXHAUSTED');
+  throw refusals.explain(coded(Error('No open ports available'), 'ERR_PORTS_EXHAUSTED'), 1, where);
 }
 
 /** portfinder checks every local address and the user's host; busy and refused ports mean "next". */
-async function tryFree(port: number, host: string, wantedHost: string | undefined, since: number): Promise<Tried | undefined> {
+async function tryFree(port: number, host: string, wantedHost: string | undefined, since: number, refusals: Refusals): Promise<Tried | undefined> {
   const tried = await tryPort('', port, since);
-  if (tried.errno !== 0) {
+  if (refusals.note(tried.errno, port) !== 0) {
     if (isBusy(tried.errno)) return undefined;
     throw listenError(tried.errno, tried.syscall, '', port);
   }
@@ -148,6 +150,7 @@ async function tryFree(port: number, host: string, wantedHost: string | undefine
   const { errno, syscall } = result;
   if (errno === 0) return tried;
   drop(tried);
+  refusals.note(errno, port);
   if (errno === EADDRNOTAVAIL || errno === EINVAL) {
     throw coded(Error(`Provided host ${wantedHost} could NOT be bound. Please provide a different host address or hostname`), 'EADDRNOTAVAIL');
   }
