@@ -192,7 +192,8 @@ class Search {
 export async function getPort(input: GetPortInput = {}): Promise<PortNumber> {
   const asked = typeof input === 'number' || typeof input === 'string' ? { port: Number.parseInt(String(input)) || 0 } : input;
   const port = Number(asked.port ?? process.env.PORT);
-  const askedForPort = Boolean(asked.port || asked.ports?.length || asked.portRange?.length);
+  // (`port: '0'` asks for no port, as `port: 0` does: get-port-please itself takes the string for a port and tries 3000.)
+  const askedForPort = Boolean(Number(asked.port) || asked.ports?.length || asked.portRange?.length);
   const options = {
     name: 'default',
     random: port === 0,
@@ -224,8 +225,10 @@ export async function getPort(input: GetPortInput = {}): Promise<PortNumber> {
     log(options.verbose, `Unable to find an available port (tried ${candidates.join('-')} ${onHost(options.host)}).${alternative}`);
   }
   if (!found && asked.random !== false) {
+    // (get-port-please's random fallback fails with getRandomPort's own error.)
     found = await search.first([0]);
-    if (found) log(options.verbose, `Using random port ${found}`);
+    if (!found) throw search.error(`Unable to find a random port ${onHost(options.host)}`);
+    log(options.verbose, `Using random port ${found}`);
   }
   if (!found) {
     const tried = [options.port, options.portRange.join('-'), options.alternativePortRange.join('-')].filter(Boolean).join(', ');
