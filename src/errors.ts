@@ -111,7 +111,7 @@ export function deniedError(asked: number, refused: number, errno: number, where
   const [name] = getSystemErrorMap().get(negative) ?? ['EACCES'];
   const error = new Error(
     `portalloc: asked for ${asked} free port${asked === 1 ? '' : 's'} ${where}, found 0: the kernel refused ${refused} bind${refused === 1 ? '' : 's'} ` +
-      `with ${name} (${deniedReason(lowestPort)})`,
+      `with ${name}: ${deniedReason(lowestPort)}`,
   ) as PortallocError & { asked: number; found: number; refused: number };
   error.code = 'ERR_PORTS_DENIED';
   error.errno = negative;

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { coded } from '../errors';
-import { badPortError, begin, checkListen, drop, EADDRNOTAVAIL, EINVAL, isBusy, isPortNumber, lend, listenError, Refusals, resolveListenHost, tryPort, type Tried } from './try-port';
+import { badPortError, begin, checkListen, drop, EADDRNOTAVAIL, EINVAL, isPassedOver, isPortNumber, lend, listenError, Refusals, resolveListenHost, tryPort, type Tried } from './try-port';
 
 /** portfinder's options. */
 export interface PortFinderOptions {
@@ -120,23 +120,23 @@ async function findPort(options: PortFinderOptions, since: number): Promise<Trie
   }
   const host = options.host ? await resolveListenHost(options.host) : '';
   const refusals = new Refusals();
-  const where = `in range ${port}-${stopPort}${options.host ? ` on ${options.host}` : ''}`;
+  const where = (to: number) => `in range ${port}-${to}${options.host ? ` on ${options.host}` : ''}`;
   for (let candidate = port; candidate <= highestPort; candidate++) {
     if (!isPortNumber(candidate)) throw badPortError(candidate);
     const tried = await tryFree(candidate, host, options.host, since, refusals);
     if (!tried) continue;
     if (candidate <= stopPort) return tried;
     drop(tried);
-    throw refusals.explain(coded(Error(`No open ports found in between ${startPort} and ${stopPort}`), 'ERR_PORTS_EXHAUSTED'), 1, where);
+    throw refusals.explain(coded(Error(`No open ports found in between ${startPort} and ${stopPort}`), 'ERR_PORTS_EXHAUSTED'), 1, where(candidate));
   }
-  throw refusals.explain(coded(Error('No open ports available'), 'ERR_PORTS_EXHAUSTED'), 1, where);
+  throw refusals.explain(coded(Error('No open ports available'), 'ERR_PORTS_EXHAUSTED'), 1, where(highestPort));
 }
 
-/** portfinder checks every local address and the user's host; busy and refused ports mean "next". */
+/** portfinder checks every local address and the user's host; busy and privileged ports mean "next", other errors stop it. */
 async function tryFree(port: number, host: string, wantedHost: string | undefined, since: number, refusals: Refusals): Promise<Tried | undefined> {
   const tried = await tryPort('', port, since);
   if (refusals.note(tried.errno, port) !== 0) {
-    if (isBusy(tried.errno)) return undefined;
+    if (isPassedOver(tried.errno)) return undefined;
     throw listenError(tried.errno, tried.syscall, '', port);
   }
   if (host === '') return tried;
@@ -154,7 +154,7 @@ async function tryFree(port: number, host: string, wantedHost: string | undefine
   if (errno === EADDRNOTAVAIL || errno === EINVAL) {
     throw coded(Error(`Provided host ${wantedHost} could NOT be bound. Please provide a different host address or hostname`), 'EADDRNOTAVAIL');
   }
-  if (isBusy(errno)) return undefined;
+  if (isPassedOver(errno)) return undefined;
   throw listenError(errno, syscall, host, port);
 }
 

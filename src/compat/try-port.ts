@@ -119,6 +119,14 @@ export function isBusy(errno: number): boolean {
   return errno === EADDRINUSE || isRefused(errno);
 }
 
+/**
+ * What get-port and portfinder pass over: EADDRINUSE and EACCES (a privileged
+ * port). Any other error stops them, EPERM (a policy that forbids bind) included.
+ */
+export function isPassedOver(errno: number): boolean {
+  return errno === EADDRINUSE || errno === EACCES;
+}
+
 /** Whether the kernel refused the bind itself (a privileged port, or a policy that forbids bind). */
 export function isRefused(errno: number): boolean {
   return errno === EACCES || errno === EPERM;
