@@ -21,6 +21,9 @@ import {
   isUnsafePort,
   waitForPort,
 } from '../dist/compat/get-port-please.js';
+import { detect } from '../dist/compat/detect-port.js';
+import { getPortPromise as portfinderGetPort } from '../dist/compat/portfinder.js';
+import { clearLockedPorts, getPort as lockingGetPort } from '../dist/index.js';
 import { freeRange, Servers } from './compat-helpers';
 import { backendName, openFds, root, tryListen } from './helpers';
 
@@ -200,6 +203,16 @@ describe(`get-port-please compatibility (${backendName})`, () => {
     fs.writeFileSync(file, '');
     await cleanSocket(file);
     expect(fs.existsSync(file)).toBe(false);
+  });
+
+  it("keeps off ports get-port locked, as portfinder and detect-port do, until clearLockedPorts()", async () => {
+    const [port] = freeRange(2);
+    expect(await lockingGetPort({ port })).toBe(port);
+    expect(await getPort({ port, ports: [port + 1] })).toBe(port + 1);
+    expect(await portfinderGetPort({ port })).toBe(port + 1);
+    expect(await detect(port)).toBe(port + 1);
+    clearLockedPorts();
+    expect(await getPort({ port })).toBe(port);
   });
 
   it('closes every socket it opens', async () => {

@@ -11,7 +11,8 @@
  * holds too, which Node's listen would pass), is trying now, or was given by
  * portalloc's own API is busy here, and so is one another process claims.
  * Ports the drop-ins themselves handed out are not: their answers to their
- * own sequential calls stay the originals'.
+ * own sequential calls stay the originals'. Ports get-port locked are busy
+ * for every drop-in.
  */
 import dns from 'node:dns/promises';
 import net from 'node:net';
@@ -55,6 +56,8 @@ export function begin(): number {
  */
 export async function tryPort(host: string, port: number, since: number, ipv6Only = false): Promise<Tried> {
   if (!zoneKnown(host)) return { errno: EADDRNOTAVAIL, syscall: 'listen', port };
+  // get-port's locks bind every drop-in: a port getPort() returned lately is nobody else's either.
+  if (isLocked(port)) return { errno: EADDRINUSE, syscall: 'bind', port };
   const result = await internalBinding.tryPort(host, port, ipv6Only, coordinate, since);
   return { ...result, port };
 }
