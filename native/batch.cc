@@ -59,38 +59,72 @@ bool Batch::Find() {
   const uint32_t high = kernel ? request_.ephemeralHigh : request_.rangeTo;
   const uint32_t start = request_.start != 0 ? request_.start : kernel ? RandomPreferredPort(low, high) : low;
   Candidates candidates(low, high, start, kernel);
+  if (request_.coordinate && !blocks_ && Shared(low, high, candidates)) return !failed_;
   // First only ports nobody in this process has had within the window; then,
   // when the range has too few of those, ports this process handed out before
   // this call began, in candidate order (on from where its last batch of the
-  // kind stopped: the oldest first). A process over its share of a small range
-  // shared with others recycles its own ports first (OverShare).
-  const bool recycle = OverShare(low, high);
+  // kind stopped: the oldest first).
   const bool usedUp = kernel && ledger::UsedUpRecently(request_.protocol, request_.windowMs);
-  // (Each pass meets the same refused ports again: `refused` counts ports, the most one pass met.)
-  uint32_t refused = 0;
-  for (int pass : {recycle ? ledger::kRecycle : ledger::kStrict, ledger::kStrict, ledger::kReuse}) {
+  for (int pass : {ledger::kStrict, ledger::kReuse}) {
     if (pass == ledger::kStrict && usedUp) continue;
-    candidates.Restart();
-    result_.refused = 0;
-    uint32_t port;
-    while (Wanted() && candidates.Next(&port)) Try(port, pass);
-    refused = std::max(refused, result_.refused);
+    Scan(candidates, pass);
     if (!Wanted()) break;
     if (pass == ledger::kStrict && kernel && !failed_) ledger::NoteUsedUp(request_.protocol);
   }
-  result_.refused = refused;
   return !failed_;
 }
 
-// Whether a coordinated batch of a small range (claimed port by port) that
-// other processes use too holds half or more of the ports they do not claim:
-// then it recycles its own before it claims more, so that every process finds
-// unclaimed ports (8 processes sharing 101 ports settle at about 11 claims
-// each, 13 left free). Alone in the range, a process keeps to the ledger's rule.
-bool Batch::OverShare(uint32_t low, uint32_t high) {
-  if (!request_.coordinate || blocks_) return false;
+void Batch::Scan(Candidates& candidates, int pass) {
+  // (Each pass meets the same refused ports again: `refused` counts ports, the most one pass met.)
+  const uint32_t refused = result_.refused;
+  result_.refused = 0;
+  candidates.Restart();
+  uint32_t port;
+  while (Wanted() && candidates.Next(&port)) Try(port, pass);
+  result_.refused = std::max(refused, result_.refused);
+}
+
+// A small range that other processes claim ports of too (claims by port):
+// false when no other process does (then the ledger's rule alone, as above).
+// A process that holds as many of its ports as the others leave unclaimed is
+// over its share: it hands out again its own port handed out longest ago
+// (kRecycleAgeMs ago at least, so that its caller has had time to bind it;
+// the check skips it if it is bound) before it claims more. When few ports
+// are left unclaimed, it also gives up one claim per call, of a port last
+// handed out 1.5 kRecycleAgeMs ago or more: a process holds about what its
+// rate of calls needs, and the others find ports to claim
+// (docs/internals.md, "Small ranges").
+bool Batch::Shared(uint32_t low, uint32_t high, Candidates& candidates) {
   const claims::Share share = claims::ShareOf(low, high, probe().Tester());
-  return share.mine > 0 && share.foreign > 0 && 2 * share.mine >= high - low + 1 - share.foreign;
+  if (share.foreign == 0) return false;
+  const uint32_t size = high - low + 1;
+  const uint32_t unclaimed = size - std::min(size, share.mine + share.foreign);
+  std::vector<claims::Owned> owned = claims::OwnedIn(low, high);
+  if (share.mine >= unclaimed) {
+    if (unclaimed < std::max(2u, size / 16)) Shed(&owned);
+    Recycle(owned, kRecycleAgeMs, ledger::kRecycle);
+  }
+  Scan(candidates, ledger::kStrict);
+  Recycle(owned, 0, ledger::kRecycleBound);
+  Scan(candidates, ledger::kReuse);
+  return true;
+}
+
+// Tries this process's own ports handed out at least minAgeMs ago, oldest first.
+void Batch::Recycle(const std::vector<claims::Owned>& owned, uint64_t minAgeMs, int pass) {
+  for (const claims::Owned& own : owned) {
+    if (!Wanted() || own.givenAt + minAgeMs > now_) break;
+    Try(own.port, pass);
+  }
+}
+
+// Gives up the claim of the own port handed out longest ago, if that was
+// 1.5 kRecycleAgeMs ago or more and no reservation holds it: more ports than
+// this process needs, which another process can claim.
+void Batch::Shed(std::vector<claims::Owned>* owned) {
+  if (owned->empty() || owned->front().givenAt + kRecycleAgeMs * 3 / 2 > now_ || ledger::Held(owned->front().port, 3)) return;
+  claims::Unport(owned->front().port);
+  owned->erase(owned->begin());
 }
 
 // One candidate: true when it is kept (in flight, checked, bound if held).
@@ -99,13 +133,15 @@ bool Batch::Try(uint32_t port, int pass) {
   Taken taken{static_cast<uint16_t>(port), false, {}};
   if (!ledger::Acquire(port, request_.protocol, static_cast<ledger::Pass>(pass), &taken.prior, request_.since, now_)) return false;
   const char* syscall = "bind";
-  const int state = request_.coordinate && !Admit(port, &taken.fresh) ? EADDRINUSE : CheckPort(port, &taken, &syscall);
+  const bool admitted = !request_.coordinate || Admit(port, &taken.fresh);
+  const int state = admitted ? CheckPort(port, &taken, &syscall) : EADDRINUSE;
   if (state == 0 && (request_.quota == nullptr || request_.quota->fetch_sub(1, std::memory_order_relaxed) > 0)) {
     taken_.push_back(taken);
     return true;
   }
   if (state == 0) stop_ = true;  // the other half found the last port first
   CloseSockets(taken.tcp, taken.udp);
+  if (admitted && state == EADDRINUSE) ledger::SeenBound(&taken.prior);
   ledger::Drop(port, request_.protocol, taken.prior);
   if (taken.fresh) claims::Unport(port);
   if (Refused(state)) {

@@ -12,12 +12,18 @@
 #include <cstdint>
 #include <vector>
 
+#include "claims.h"
 #include "ledger.h"
 #include "sockets.h"
 
 namespace portalloc {
 
-class Probe;  // probe.h
+class Candidates;  // candidates.h
+class Probe;       // probe.h
+
+// In a small range shared with other processes, a process over its share
+// hands out again its own ports once this long has passed since it last did.
+constexpr uint64_t kRecycleAgeMs = 25;
 
 // A bitmap of 65,536 bits from JavaScript: borrowed for a call that runs on
 // the JS thread (the typed array outlives it), copied for one that runs on another.
@@ -116,7 +122,10 @@ class Batch {
     int tcp = -1, udp = -1;  // kHold: its sockets
   };
   bool Wanted();
-  bool OverShare(uint32_t low, uint32_t high);
+  void Scan(Candidates& candidates, int pass);
+  bool Shared(uint32_t low, uint32_t high, Candidates& candidates);
+  void Recycle(const std::vector<claims::Owned>& owned, uint64_t minAgeMs, int pass);
+  void Shed(std::vector<claims::Owned>* owned);
   bool Try(uint32_t port, int pass);
   bool Admit(uint32_t port, bool* freshClaim);
   int CheckPort(uint32_t port, Taken* taken, const char** syscall);

@@ -29,6 +29,7 @@ struct Claim {
   int fd;
   uint64_t lastUse;
   uint32_t foreignPorts = 0;  // a block's: its ports other processes claimed alone when it was claimed
+  uint64_t lastGiven = 0;     // when one of its ports was last handed out (Touch)
 };
 
 // Process-wide by design (see claims.h); every access holds `lock`. Never
@@ -226,9 +227,21 @@ void Touch(const std::vector<int>& ports) {
   for (int port : ports) {
     for (uint32_t key : {static_cast<uint32_t>(port), kBlockKey + (static_cast<uint32_t>(port) >> kBlockShift)}) {
       auto found = table.find(key);
-      if (found != table.end()) found->second.lastUse = now;
+      if (found != table.end()) found->second.lastUse = found->second.lastGiven = now;
     }
   }
+}
+
+std::vector<Owned> OwnedIn(uint32_t low, uint32_t high) {
+  std::vector<Owned> owned;
+  {
+    std::lock_guard<std::mutex> guard(lock);
+    for (const auto& [key, claim] : table) {
+      if (key >= low && key <= high && claim.lastGiven != 0) owned.push_back(Owned{key, claim.lastGiven});
+    }
+  }
+  std::sort(owned.begin(), owned.end(), [](const Owned& a, const Owned& b) { return a.givenAt < b.givenAt; });
+  return owned;
 }
 
 void ReleaseAll() {

@@ -68,7 +68,15 @@ struct Share {
 };
 Share ShareOf(uint32_t low, uint32_t high, int tester);
 
-// Expiry from now for the claims covering these ports.
+// This process's single-port claims in [low, high] whose port it has handed
+// out, the longest ago first (when: NowMs() of the last Touch).
+struct Owned {
+  uint32_t port;
+  uint64_t givenAt;
+};
+std::vector<Owned> OwnedIn(uint32_t low, uint32_t high);
+
+// These ports are handed out now: their claims' expiry counts from now.
 void Touch(const std::vector<int>& ports);
 // Closes every claim: fds are short.
 void ReleaseAll();

@@ -12,7 +12,8 @@ namespace {
 constexpr uint64_t kFlight = 1ull << 63;
 constexpr uint64_t kHeld = 1ull << 62;
 constexpr uint64_t kLent = 1ull << 61;
-constexpr uint64_t kDeadline = kLent - 1;
+constexpr uint64_t kBound = 1ull << 60;  // given or lent, and a check found it bound since
+constexpr uint64_t kDeadline = kBound - 1;
 
 // Process-wide by design (see ledger.h): ports belong to the process, not to
 // one environment, so these are the static state of the addon's core.
@@ -24,7 +25,9 @@ std::atomic<uint32_t> clock{0};
 constexpr uint32_t kPending = UINT32_MAX;  // given, not delivered yet: reusable by nobody
 
 bool Takeable(uint64_t stamp, uint32_t handed, Pass pass, uint64_t now, uint32_t since) {
-  if (pass == kRecycle) return stamp != 0 && !(stamp & (kFlight | kHeld)) && handed <= since;
+  if (pass == kRecycle || pass == kRecycleBound) {
+    return stamp != 0 && !(stamp & (kFlight | kHeld)) && handed <= since && (pass == kRecycle || (stamp & kBound) != 0);
+  }
   if (stamp == 0) return true;
   if (stamp & (kFlight | kHeld)) return false;
   if ((stamp & kDeadline) <= now) return true;
@@ -35,7 +38,7 @@ bool Takeable(uint64_t stamp, uint32_t handed, Pass pass, uint64_t now, uint32_t
 bool AcquireOne(int i, uint32_t port, Pass pass, uint64_t* prior, uint32_t since, uint64_t now) {
   std::atomic<uint64_t>& stamp = stamps[i][port];
   uint64_t seen = stamp.load(std::memory_order_acquire);
-  if (seen == 0 && pass != kRecycle && stamp.compare_exchange_strong(seen, kFlight, std::memory_order_acq_rel)) {
+  if (seen == 0 && pass != kRecycle && pass != kRecycleBound && stamp.compare_exchange_strong(seen, kFlight, std::memory_order_acq_rel)) {
     *prior = 0;  // (the common case, without reading the clock)
     return true;
   }
@@ -78,6 +81,12 @@ bool Acquire(uint32_t port, int protocol, Pass pass, Prior* prior, uint32_t sinc
 
 void Drop(uint32_t port, int protocol, const Prior& prior) {
   Each(port, protocol, [&](std::atomic<uint64_t>& stamp, int i) { stamp.store(i == 0 ? prior.tcp : prior.udp, std::memory_order_release); });
+}
+
+void SeenBound(Prior* prior) {
+  for (uint64_t* stamp : {&prior->tcp, &prior->udp}) {
+    if (*stamp != 0 && !(*stamp & (kFlight | kHeld))) *stamp |= kBound;
+  }
 }
 
 uint32_t Clock() { return clock.load(std::memory_order_acquire); }

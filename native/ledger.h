@@ -37,6 +37,7 @@ enum Pass : int {
   kReuse = 1,   // also ports given (or lent) before the caller began: a range this process used up
   kCompat = 2,  // also lent ports: a drop-in's check, answering as its original
   kRecycle = 3, // only ports given or lent before (not free ones): a process over its share (claims.h)
+  kRecycleBound = 4,  // as kRecycle, and only ports a check found bound since (their taker has closed them)
 };
 
 // Every call names the protocols (sockets.h: kTcp, kUdp, or kBoth for both
@@ -57,6 +58,9 @@ struct Prior {
 bool Acquire(uint32_t port, int protocol, Pass pass, Prior* prior, uint32_t since, uint64_t now);
 // Puts back the stamps an Acquire replaced: the port was not wanted after all.
 void Drop(uint32_t port, int protocol, const Prior& prior);
+// The check found the port bound: a given or lent port's stamp, once Dropped
+// back, says so (its taker has had it; kRecycleBound may take it once free).
+void SeenBound(Prior* prior);
 
 // The handoff clock: it ticks once per batch delivered, per lend, per release.
 uint32_t Clock();

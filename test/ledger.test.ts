@@ -168,7 +168,7 @@ describe(`one owner for every port (${backendName})`, () => {
   // Cross-process claims are the native backend's (the JS backend has the in-process ledger only).
   it.runIf(native)('8 processes handing off single ports from a 101-port range never collide (coordinated allocate and the get-port drop-in)', () => {
     const isolate = spawnSync('unshare', ['-n', 'true']).status === 0;
-    const args = ['bench/handoff.mjs', '--workers', '8', '--loops', '2', '--cycles', '60', '--range', '23000-23100', '--modes', 'coordinated,dropin-get-port'];
+    const args = ['bench/handoff.mjs', '--workers', '8', '--loops', '4', '--cycles', '60', '--range', '23000-23100', '--modes', 'coordinated,dropin-get-port'];
     const result = isolate
       ? spawnSync('unshare', ['-n', 'sh', '-c', `ip link set lo up && exec "${process.execPath}" ${args.join(' ')}`], { cwd: root, encoding: 'utf8', env: process.env })
       : spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', env: process.env });
@@ -177,7 +177,7 @@ describe(`one owner for every port (${backendName})`, () => {
     expect(rows).toHaveLength(2);
     for (const row of rows) {
       const [, , handoffs, collisions] = row.split('|').map((cell) => cell.trim());
-      expect(Number(handoffs), row).toBe(8 * 2 * 60);
+      expect(Number(handoffs), row).toBe(8 * 4 * 60);
       expect(Number(collisions), row).toBe(0);
     }
   });
