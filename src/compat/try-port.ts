@@ -85,7 +85,7 @@ export async function checkListen(host: string, port: number, ipv6Only = false):
  * `false` when nothing answered within `limit` ms. An accepted connection is
  * ended politely (FIN, its data drained), not reset, so the server sees a
  * client that hung up rather than an ECONNRESET (unless it keeps its side
- * open longer than the limit).
+ * open longer than the limit); it resolves once that connection is closed.
  */
 export function connectOnce(host: string, port: number, limit = 0): Promise<true | false | NodeJS.ErrnoException> {
   return new Promise((resolve) => {
@@ -96,23 +96,21 @@ export function connectOnce(host: string, port: number, limit = 0): Promise<true
       resolve(error as NodeJS.ErrnoException); // a port Node refuses to connect to (ERR_SOCKET_BAD_PORT)
       return;
     }
-    if (limit > 0) {
-      socket.setTimeout(limit, () => {
-        socket.destroy();
-        resolve(false);
-      });
-    }
+    let connected = false;
+    if (limit > 0) socket.setTimeout(limit, () => socket.destroy());
     socket.once('error', (error) => {
+      if (!connected) resolve(error);
       socket.destroy();
-      resolve(error);
     });
+    socket.once('close', () => resolve(connected || false));
     socket.once('connect', () => {
-      resolve(true);
+      connected = true;
       socket.resume();
       socket.end();
-      // A server that does not close its side within the limit (or 1 s) is reset; it keeps no process alive.
+      // Resolved once closed: nothing of the check is left behind when the caller goes on (a caller that
+      // then blocks, say on a JS-backend release, must not hold the FIN back). A server that keeps its
+      // side open longer than the limit (or 1 s) is reset.
       socket.setTimeout(limit || 1000, () => socket.destroy());
-      socket.unref();
     });
   });
 }
