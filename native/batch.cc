@@ -106,6 +106,7 @@ bool Batch::Shared(uint32_t low, uint32_t high, Candidates& candidates) {
   }
   Scan(candidates, ledger::kStrict);
   Recycle(owned, 0, ledger::kRecycleBound);
+  WaitForShed(candidates);
   Scan(candidates, ledger::kReuse);
   return true;
 }
@@ -116,6 +117,23 @@ void Batch::Recycle(const std::vector<claims::Owned>& owned, uint64_t minAgeMs, 
     if (!Wanted() || own.givenAt + minAgeMs > now_) break;
     Try(own.port, pass);
   }
+}
+
+// Every port of the range claimed, none of this process's safe to hand out
+// again (a process that has just joined a busy range): waits, up to
+// kShedWaitMs, for another process to give a claim up (its ports age too),
+// rather than hand out a port its own caller got a moment ago.
+// A wait that found nothing (the range's claims are held by processes that
+// are not calling, so none gives one up) is not repeated for a second.
+void Batch::WaitForShed(Candidates& candidates) {
+  static std::atomic<uint64_t> fruitlessAt{0};  // process-wide, as claims are
+  const uint64_t last = fruitlessAt.load(std::memory_order_relaxed);
+  if (!Wanted() || (last != 0 && ledger::NowMs() - last < 1000)) return;
+  for (uint64_t waited = 0; Wanted() && waited < kShedWaitMs; waited += 2) {
+    usleep(2000);
+    Scan(candidates, ledger::kStrict);
+  }
+  if (Wanted()) fruitlessAt.store(ledger::NowMs(), std::memory_order_relaxed);
 }
 
 // Gives up the claim of the own port handed out longest ago, if that was

@@ -24,6 +24,8 @@ class Probe;       // probe.h
 // In a small range shared with other processes, a process over its share
 // hands out again its own ports once this long has passed since it last did.
 constexpr uint64_t kRecycleAgeMs = 25;
+// How long such a process waits, at most, for another to give up a claim.
+constexpr uint64_t kShedWaitMs = 2 * kRecycleAgeMs;
 
 // A bitmap of 65,536 bits from JavaScript: borrowed for a call that runs on
 // the JS thread (the typed array outlives it), copied for one that runs on another.
@@ -126,6 +128,7 @@ class Batch {
   bool Shared(uint32_t low, uint32_t high, Candidates& candidates);
   void Recycle(const std::vector<claims::Owned>& owned, uint64_t minAgeMs, int pass);
   void Shed(std::vector<claims::Owned>* owned);
+  void WaitForShed(Candidates& candidates);
   bool Try(uint32_t port, int pass);
   bool Admit(uint32_t port, bool* freshClaim);
   int CheckPort(uint32_t port, Taken* taken, const char** syscall);

@@ -4,7 +4,8 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const entries = ['index', 'compat/portfinder', 'compat/detect-port', 'compat/tcp-port-used', 'compat/get-port-please'];
+// (vitest is ESM only, and so is portalloc/vitest: tsc writes dist/vitest.mjs itself.)
+const entries = ['index', 'compat/portfinder', 'compat/detect-port', 'compat/tcp-port-used', 'compat/get-port-please', 'playwright'];
 
 for (const entry of entries) {
   process.env.PORTALLOC_BACKEND ??= 'js'; // listing the exports must not need the addon

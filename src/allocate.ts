@@ -203,7 +203,9 @@ function toReservation(result: { ports: number[]; fds?: number[]; hold?: unknown
  * its range has no other free port left (then the ports handed out before the
  * call began are reused, never one held or in flight); with the native
  * backend, processes that allocate at the same time get disjoint ports
- * (claims by abstract unix sockets: docs/internals.md). For ports held until
+ * (claims by abstract unix sockets: docs/internals.md; in a range of under
+ * 512 ports that other processes use too, a process over its share reuses
+ * its own ports 25 ms after handing them out). For ports held until
  * you release them, use {@link reserve}.
  *
  * @example

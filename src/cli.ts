@@ -17,8 +17,9 @@ function core() {
   /* eslint-disable @typescript-eslint/no-require-imports */
   const { allocate, internalBinding, isFree } = require('./allocate') as typeof import('./allocate');
   const { holdersOf } = require('./holders') as typeof import('./holders');
+  const { namedPort } = require('./named') as typeof import('./named');
   /* eslint-enable @typescript-eslint/no-require-imports */
-  return { allocate, internalBinding, isFree, holdersOf };
+  return { allocate, internalBinding, isFree, holdersOf, namedPort };
 }
 
 const HELP = `portalloc: free network ports, fast, in bulk, and without races
@@ -30,10 +31,14 @@ Usage:
   portalloc --timewait [count]    print ports reserved by TIME_WAIT for 60 s: nothing
                                   else gets them, a server that sets SO_REUSEADDR can
                                   listen on them (ssh -D, Node, Go); no process stays
-  portalloc exec [-n N] [--range A-B] [--fds] -- command [args...]
+  portalloc --name NAME           print NAME's port in this project: the same on every
+                                  run while it is free, the owner's while
+                                  'portalloc exec --name NAME' runs
+  portalloc exec [-n N] [--range A-B] [--fds] [--name NAME] [--print] -- command [args...]
                                   run a command with N held ports in PORT, PORTS and
-                                  PORT_0.. (sockets at fds 3.. with --fds); the holds
-                                  last until it listens on each; its exit status
+                                  PORT_0.. and in its arguments ({port}, {port:1},
+                                  {ports}); the holds last until it listens on each;
+                                  its exit status (portalloc exec --help)
 
 Options:
   --host HOST          the address the ports must be free on
@@ -45,6 +50,9 @@ Options:
   --exclude LIST       ports never to print, comma-separated: 8080,8081
   --json               print a JSON array (allocate) or object (check)
   --timewait           reserve the printed ports by TIME_WAIT (loopback, TCP)
+  --name NAME          a named port (with --range, --host, --project, --json)
+  --project DIR        the project NAME belongs to (default: the nearest
+                       directory up with a package.json or .git)
   -h, --help           show this help
   -v, --version        show the version
 
@@ -55,6 +63,8 @@ Examples:
   portalloc check 3000 8080                  is anything on 3000 or 8080, and who?
   ssh -D $(portalloc --timewait) host        a SOCKS port nothing else takes meanwhile
   portalloc exec -n 2 -- node server.js      server.js reads process.env.PORT_0, PORT_1
+  portalloc exec --print -- vite --port {port}   a dev server on a held port
+  portalloc exec --name web -- npm run dev   the same port every run of this checkout
 `;
 
 /** A mistake in the command line: exit 2, one line. `code` lets callers of main() branch on it. */
@@ -112,6 +122,8 @@ function parse(argv: string[]) {
         first: { type: 'boolean' },
         json: { type: 'boolean' },
         timewait: { type: 'boolean' },
+        name: { type: 'string' },
+        project: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -145,8 +157,27 @@ function check(ports: number[], values: ReturnType<typeof parse>['values'], out:
   return allFree ? 0 : 1;
 }
 
-/** Runs the CLI; returns the exit status. */
-export function main(argv: string[], out = (line: string) => process.stdout.write(line + '\n')): number {
+/** `portalloc --name NAME`: the name's port (named.ts). Usage errors throw at once; the port comes later. */
+function named(values: ReturnType<typeof parse>['values'], positionals: string[], out: (line: string) => void): Promise<number> {
+  const name = values.name!;
+  if (positionals.length > 0) throw new UsageError(`--name prints one port; got '${positionals.join(' ')}' as well`);
+  const others = (['protocol', 'exclude', 'first', 'timewait'] as const).filter((option) => values[option] !== undefined);
+  if (others.length > 0) throw new UsageError(`--name goes with --range, --host, --project and --json only; got --${others[0]}`);
+  if (name === '') throw new UsageError("--name must not be empty; got ''");
+  const options = { project: values.project, host: values.host, range: values.range === undefined ? undefined : parseRange(values.range) };
+  return core()
+    .namedPort(name, options)
+    .then((port) => {
+      out(values.json ? JSON.stringify(port) : String(port));
+      return 0;
+    });
+}
+
+/**
+ * Runs the CLI; returns the exit status (a promise of it for `--name`, which
+ * asks the name's owner).
+ */
+export function main(argv: string[], out = (line: string) => process.stdout.write(line + '\n')): number | Promise<number> {
   const { values, positionals } = parse(argv);
   if (values.help) {
     out(HELP.trimEnd());
@@ -156,6 +187,8 @@ export function main(argv: string[], out = (line: string) => process.stdout.writ
     out(version());
     return 0;
   }
+  if (values.name !== undefined) return named(values, positionals, out);
+  if (values.project !== undefined) throw new UsageError('--project goes with --name: portalloc --name web --project .');
   if (positionals[0] === 'check') {
     if (positionals.length < 2) throw new UsageError('check needs at least one port: portalloc check 3000 8080');
     return check(positionals.slice(1).map((text) => parsePort(text, 'check')), values, out);
@@ -198,12 +231,13 @@ if (require.main === module) {
       (error: unknown) => (process.exitCode = report(error)),
     );
   } else {
-    let status: number;
+    let status: number | Promise<number>;
     try {
       status = main(process.argv.slice(2));
     } catch (error) {
       status = report(error);
     }
-    process.exitCode = status;
+    if (typeof status === 'number') process.exitCode = status;
+    else status.then((code) => (process.exitCode = code), (error: unknown) => (process.exitCode = report(error)));
   }
 }

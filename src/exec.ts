@@ -1,31 +1,47 @@
 /**
  * `portalloc exec`: reserves ports shared, runs a command with them in its
- * environment (and, with --fds, the sockets themselves at fds 3..), keeps the
- * holds until the command listens on every port or exits, forwards signals,
- * and exits with the command's status.
+ * environment and in its arguments ({port}) (and, with --fds, the sockets
+ * themselves at fds 3..), keeps the holds until the command listens on every
+ * port or exits, forwards signals, and exits with the command's status. With
+ * --name, the first port is the name's (named.ts), owned while the command runs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { reserve, type Reservation } from './allocate';
 import { spawnWithSockets } from './handoff';
+import { firstUsable, nameKey, ownName, usable, type NameOwner } from './named';
 
-export const EXEC_HELP = `Usage: portalloc exec [-n N] [--range A-B] [--host HOST] [--fds] -- command [args...]
+export const EXEC_HELP = `Usage: portalloc exec [-n N] [--range A-B] [--host HOST] [--fds]
+                      [--name NAME [--project DIR]] [--print] -- command [args...]
 
 Reserves N ports (default 1) so that nothing else can take them, runs the
 command with PORT (the first), PORTS (comma-separated) and PORT_0..PORT_<N-1>
 in its environment, and keeps the ports held until the command listens on
 every one of them (a server that sets SO_REUSEADDR, as Node's does, can listen
-while they are held) or exits. With --fds the bound sockets themselves are
-passed at fds 3.. with LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES (systemd's
-convention). Signals are forwarded; the exit status is the command's.`;
+while they are held) or exits. In the command's arguments, {port} is the first
+port, {port:I} the I-th (from 0) and {ports} all of them, comma-separated:
+  portalloc exec -- vite --port {port}
+With --fds the bound sockets themselves are passed at fds 3.. with LISTEN_FDS,
+LISTEN_PID and LISTEN_FDNAMES (systemd's convention).
+
+  --name NAME    the first port is NAME's in this project (portalloc --name
+                 NAME), and this command owns the name while it runs: everyone
+                 asking for NAME gets this port; a second owner is refused
+  --project DIR  the project NAME belongs to (default: the nearest directory
+                 up with a package.json or .git)
+  --print        print http://localhost:PORT once the command listens on PORT
+
+The command runs in a process group of its own: a signal sent to exec, or to
+exec's process group (a terminal's Ctrl-C), reaches the command's group once.
+The exit status is the command's.`;
 
 /** A usage mistake: the CLI prints one line and exits 2. */
 export class ExecUsageError extends Error {
   readonly code = 'ERR_USAGE';
 }
 
-const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'];
 /** /proc/net/tcp costs milliseconds to read on a busy host: poll often at first, then seldom. */
 const POLL_FIRST_MS = 20;
 const POLL_MAX_MS = 500;
@@ -35,6 +51,9 @@ interface ExecArguments {
   range?: [number, number];
   host?: string;
   fds: boolean;
+  name?: string;
+  project?: string;
+  print: boolean;
   help: boolean;
   command: string[];
 }
@@ -46,7 +65,7 @@ function parsePort(text: string, what: string): number {
 
 /** Options until `--` or the first word that is not an option; the rest is the command. */
 export function parseExec(argv: string[]): ExecArguments {
-  const parsed: ExecArguments = { count: 1, fds: false, help: false, command: [] };
+  const parsed: ExecArguments = { count: 1, fds: false, print: false, help: false, command: [] };
   let i = 0;
   const value = (name: string): string => {
     const next = argv[++i];
@@ -78,6 +97,12 @@ export function parseExec(argv: string[]): ExecArguments {
       parsed.host = take(flag);
     } else if (flag === '--fds') {
       parsed.fds = true;
+    } else if (flag === '--name') {
+      parsed.name = take(flag);
+    } else if (flag === '--project') {
+      parsed.project = take(flag);
+    } else if (flag === '--print') {
+      parsed.print = true;
     } else if (flag === '-h' || flag === '--help') {
       parsed.help = true;
     } else {
@@ -86,7 +111,25 @@ export function parseExec(argv: string[]): ExecArguments {
   }
   parsed.command = argv.slice(i);
   if (!parsed.help && parsed.command.length === 0) throw new ExecUsageError('exec needs a command: portalloc exec -n 2 -- node server.js');
+  if (parsed.project !== undefined && parsed.name === undefined) throw new ExecUsageError('exec: --project goes with --name: portalloc exec --name web --project . -- npm run dev');
+  if (parsed.name !== undefined && parsed.fds) throw new ExecUsageError('exec: --name and --fds do not go together (a named port may be in TIME_WAIT, which no held socket can cover)');
+  substitute(parsed.command, Array.from({ length: parsed.count }, (_, n) => n)); // a bad {port:I} is a usage error before anything runs
   return parsed;
+}
+
+/**
+ * The command's arguments with `{port}`, `{port:I}` and `{ports}` replaced by
+ * the ports; anything else in braces is left as it is.
+ */
+export function substitute(command: readonly string[], ports: readonly number[]): string[] {
+  return command.map((arg) =>
+    arg.replace(/\{port(?::(\d+))?\}|\{ports\}/g, (whole, index: string | undefined) => {
+      if (whole === '{ports}') return ports.join(',');
+      const i = index === undefined ? 0 : Number(index);
+      if (i >= ports.length) throw new ExecUsageError(`exec: ${whole} names port ${i}, but there ${ports.length === 1 ? 'is 1 port' : `are ${ports.length} ports`} (-n ${i + 1} holds ${i + 1})`);
+      return String(ports[i]);
+    }),
+  );
 }
 
 /** The TCP ports some socket of this network namespace listens on, from /proc. */
@@ -111,26 +154,111 @@ function listeningPorts(): Set<number> {
 }
 
 /**
- * Releases the hold once every port has a listener, or when the returned
- * function is called. A command that listens and stops again between two
- * polls keeps the hold until it exits: harmless, as the holds are shared.
+ * Calls `onAll` once every port has a listener (and `onFirst` once the first
+ * one has), or stops when the returned function is called. A command that
+ * listens and stops again between two polls is seen when it exits: harmless,
+ * as the holds are shared.
  */
-function releaseWhenListening(hold: Reservation): () => void {
+function whenListening(ports: readonly number[], onFirst: () => void, onAll: () => void): () => void {
   let timer: NodeJS.Timeout | undefined;
-  const stop = () => {
-    clearTimeout(timer);
-    hold.release();
-  };
+  let first = false;
   const poll = (wait: number) => {
     timer = setTimeout(() => {
       const listening = listeningPorts();
-      if (hold.ports.every((port) => listening.has(port))) stop();
+      if (!first && listening.has(ports[0]!)) {
+        first = true;
+        onFirst();
+      }
+      if (ports.every((port) => listening.has(port))) onAll();
       else poll(Math.min(wait * 2, POLL_MAX_MS));
     }, wait);
     timer.unref();
   };
   poll(POLL_FIRST_MS);
-  return stop;
+  return () => clearTimeout(timer);
+}
+
+/**
+ * The name's port: the first usable candidate, held shared. One that a Node
+ * server could listen on but a plain bind cannot take is in TIME_WAIT from
+ * the last run: it is taken unheld (the default range is outside the
+ * kernel's, so no connect() is given it meanwhile). One taken between the check and the hold is skipped.
+ */
+async function holdName(owner: NameOwner, host: string | undefined): Promise<{ port: number; hold?: Reservation }> {
+  const skipped = new Set<number>();
+  for (;;) {
+    const port = await firstUsable(owner.named, (candidate) => skipped.has(candidate));
+    try {
+      return { port, hold: reserve(1, { shared: true, range: [port, port], host }) };
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ERR_PORTS_EXHAUSTED') throw error;
+    }
+    if (await usable(owner.named, port)) return { port };
+    skipped.add(port);
+  }
+}
+
+/** The command's ports, held (the name's first, when `owner` is given). */
+async function holdPorts(parsed: ExecArguments, owner: NameOwner | undefined): Promise<{ ports: number[]; holds: Reservation[] }> {
+  const named = owner ? await holdName(owner, parsed.host) : undefined;
+  const holds = named?.hold ? [named.hold] : [];
+  try {
+    const rest = parsed.count - (named ? 1 : 0);
+    if (rest > 0) holds.push(reserve(rest, { shared: true, range: parsed.range, host: parsed.host, exclude: named ? [named.port] : undefined }));
+  } catch (error) {
+    for (const hold of holds) hold.release();
+    throw error;
+  }
+  const ports = holds.flatMap((hold) => hold.ports).filter((port) => port !== named?.port);
+  return { ports: named ? [named.port, ...ports] : ports, holds };
+}
+
+/** Sends `signal` to the command's process group (it leads one: spawned detached). */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal);
+  } catch {
+    // The group is gone: the command has exited, its exit event is on its way.
+  }
+}
+
+/**
+ * Forwards signals to the command's group. The command does not share exec's
+ * process group, so a signal to that group (a terminal's Ctrl-C) reaches it
+ * only through here: once. A stop (Ctrl-Z) stops the command's group, then
+ * exec; SIGCONT continues both.
+ */
+function forwardSignals(child: ChildProcess): () => void {
+  const forward = (signal: NodeJS.Signals) => signalGroup(child, signal);
+  const stop = () => {
+    // SIGTSTP is discarded in a group with no parent in its session (the command's): SIGSTOP is not.
+    signalGroup(child, 'SIGSTOP');
+    process.kill(process.pid, 'SIGSTOP');
+  };
+  for (const signal of FORWARDED) process.on(signal, forward);
+  process.on('SIGTSTP', stop);
+  return () => {
+    for (const signal of FORWARDED) process.off(signal, forward);
+    process.off('SIGTSTP', stop);
+  };
+}
+
+/**
+ * Kills the command's group if exec dies without forwarding (SIGKILL, as
+ * Playwright and `timeout -s KILL` send to exec's group, which the command is
+ * no longer in): a shell in a session of its own reads a pipe only exec holds,
+ * and at its end, unless exec said "done" first, kills the group, as the
+ * SIGKILL would have had the command stayed in exec's group. Returns the
+ * function that stands it down.
+ */
+function killWithExec(child: ChildProcess): () => void {
+  if (child.pid === undefined) return () => {};
+  const watcher = spawn('/bin/sh', ['-c', 'read -r word; [ "$word" = done ] || kill -s KILL -- -"$0" 2>/dev/null', String(child.pid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  watcher.on('error', () => {}); // no /bin/sh: nothing watches, as before
+  watcher.stdin!.on('error', () => {});
+  watcher.unref();
+  (watcher.stdin as unknown as { unref?(): void }).unref?.();
+  return () => watcher.stdin!.end('done\n');
 }
 
 /** Runs `portalloc exec`; resolves with the exit status to use. */
@@ -140,24 +268,42 @@ export async function runExec(argv: string[], err = (line: string) => process.st
     process.stdout.write(EXEC_HELP + '\n');
     return 0;
   }
-  const hold = reserve(parsed.count, { shared: true, range: parsed.range, host: parsed.host });
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(hold.ports[0]), PORTS: hold.ports.join(',') };
-  hold.ports.forEach((port, i) => (env[`PORT_${i}`] = String(port)));
-  const [command, ...args] = parsed.command as [string, ...string[]];
-  let child: ChildProcess;
+  const owner = parsed.name === undefined ? undefined : await ownName(nameKey(parsed.name, { project: parsed.project, range: parsed.range, host: parsed.host }));
+  let held: { ports: number[]; holds: Reservation[] };
   try {
-    child = parsed.fds ? spawnWithSockets(hold, command, args, { env, keep: true }) : spawn(command, args, { env, stdio: 'inherit' });
+    held = await holdPorts(parsed, owner);
   } catch (error) {
-    hold.release();
+    owner?.close();
     throw error;
   }
-  const stop = releaseWhenListening(hold);
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  for (const signal of FORWARDED) process.on(signal, forward);
+  const { ports, holds } = held;
+  owner?.answer(ports[0]!);
+  const release = () => {
+    for (const hold of holds) hold.release();
+  };
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(ports[0]), PORTS: ports.join(',') };
+  ports.forEach((port, i) => (env[`PORT_${i}`] = String(port)));
+  const [command, ...args] = substitute(parsed.command, ports) as [string, ...string[]];
+  let child: ChildProcess;
+  try {
+    // detached: the command leads a process group (and session) of its own, so that a signal to
+    // exec's group does not reach it twice (directly, then forwarded).
+    child = parsed.fds ? spawnWithSockets(holds[0]!, command, args, { env, keep: true, detached: true }) : spawn(command, args, { env, stdio: 'inherit', detached: true });
+  } catch (error) {
+    release();
+    owner?.close();
+    throw error;
+  }
+  const stopWatching = whenListening(ports, () => parsed.print && process.stdout.write(`http://localhost:${ports[0]}\n`), release);
+  const stopForwarding = forwardSignals(child);
+  const standDown = killWithExec(child);
   return new Promise<number>((resolve) => {
     const done = (status: number) => {
-      stop();
-      for (const signal of FORWARDED) process.off(signal, forward);
+      stopWatching();
+      release();
+      owner?.close();
+      stopForwarding();
+      standDown();
       resolve(status);
     };
     child.once('error', (error: NodeJS.ErrnoException) => {

@@ -9,3 +9,4 @@ export { getPort, portNumbers, clearLockedPorts, type GetPortOptions, type Optio
 export { getPort as default } from './compat/get-port';
 export { waitForPort, waitUntilFree, type WaitOptions } from './wait';
 export { inheritedSockets, listenInherited, spawnWithSockets, type InheritedSocket, type SpawnWithSocketsOptions } from './handoff';
+export { namedPort, type NamedPortOptions } from './named';

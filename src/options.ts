@@ -120,7 +120,7 @@ export function checkProtocol(protocol: unknown): ProtocolBits {
   return bits;
 }
 
-function checkRange(range: unknown): [number, number] | undefined {
+export function checkRange(range: unknown): [number, number] | undefined {
   if (range === undefined) return undefined;
   const expected = '[from, to] with 1 <= from <= to <= 65535';
   if (!Array.isArray(range) || range.length !== 2) throw typeError('options.range', expected, range);

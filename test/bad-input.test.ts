@@ -124,6 +124,15 @@ export const apiRows: ApiRow[] = [
   { name: 'detect-port hostname not local', call: (_, entry) => entry('detect-port').detectPort!({ port: 8080, hostname: NOT_LOCAL } as never), async: true, class: 'IPAddressNotAvailableError', code: 'EADDRNOTAVAIL', names: ['IP address', 'not available'] },
   { name: 'waitForPort timeout -1', call: (p) => (p as unknown as Compat).waitForPort(80, { timeout: -1 }), async: true, class: 'RangeError', code: 'ERR_OUT_OF_RANGE', names: ['options.timeout', '-1'] },
   { name: 'waitUntilFree(0)', call: (p) => (p as unknown as Compat).waitUntilFree(0), async: true, class: 'RangeError', code: 'ERR_OUT_OF_RANGE', names: ['port', '0'] },
+  // namedPort (issue 13): async, so every mistake is a rejection
+  { name: 'namedPort()', call: (p) => (p.namedPort as (...a: unknown[]) => unknown)(), async: true, class: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', names: ['name', 'undefined'] },
+  { name: "namedPort('')", call: (p) => p.namedPort(''), async: true, class: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', names: ['name', "''"] },
+  { name: 'namedPort with a newline', call: (p) => p.namedPort('a\nb'), async: true, class: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', names: ['name', "'a\\nb'"] },
+  { name: "namedPort('web', 'here')", call: (p) => p.namedPort('web', 'here' as never), async: true, class: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', names: ['options', "'here'"] },
+  { name: "namedPort('web', { port })", call: (p) => p.namedPort('web', { port: 3000 } as never), async: true, class: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', names: ['option', "'port'"] },
+  { name: 'namedPort project 5', call: (p) => p.namedPort('web', { project: 5 as never }), async: true, class: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', names: ['options.project', '5'] },
+  { name: 'namedPort range [9, 3]', call: (p) => p.namedPort('web', { range: [9, 3] }), async: true, class: 'RangeError', code: 'ERR_OUT_OF_RANGE', names: ['options.range', '[ 9, 3 ]'] },
+  { name: 'namedPort host not local', call: (p) => p.namedPort('bad-input-host', { host: NOT_LOCAL }), async: true, class: 'Error', code: 'EADDRNOTAVAIL', names: [NOT_LOCAL] },
   // Reservation methods
   {
     name: 'share() after release()',
@@ -184,6 +193,13 @@ export const cliRows: CliRow[] = [
   { args: ['check', '0'], status: 2, code: 'ERR_USAGE', names: ['check', "'0'"] },
   { args: ['check', 'http'], status: 2, code: 'ERR_USAGE', names: ['check', "'http'"] },
   { args: ['check', '80', '--protocol', 'x'], status: 2, code: 'ERR_USAGE', names: ['--protocol', "'x'"] },
+  // named ports (issue 13)
+  { args: ['--name'], status: 2, code: 'ERR_USAGE', names: ['--name'] },
+  { args: ['--name', ''], status: 2, code: 'ERR_USAGE', names: ['--name', "''"] },
+  { args: ['--name', 'web', '3'], status: 2, code: 'ERR_USAGE', names: ['--name', "'3'"] },
+  { args: ['--name', 'web', '--timewait'], status: 2, code: 'ERR_USAGE', names: ['--name', '--timewait'] },
+  { args: ['--name', 'web', '--range', '9-3'], status: 2, code: 'ERR_USAGE', names: ['--range', "'9-3'"] },
+  { args: ['--project', '.'], status: 2, code: 'ERR_USAGE', names: ['--project', '--name'] },
   { args: ['--host', NOT_LOCAL], status: 1, code: 'EADDRNOTAVAIL', names: [NOT_LOCAL] },
   { args: ['check', '40000', '--host', NOT_LOCAL], status: 1, code: 'EADDRNOTAVAIL', names: [NOT_LOCAL] },
 ];

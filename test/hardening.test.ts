@@ -2,7 +2,8 @@
  * Faults found by the outside sweep (issue 11), as a user would meet them:
  * each test failed before its fix. Bad inputs are rows of bad-input.test.ts.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { allocate } from '../dist/index.js';
 import getPort from '../dist/index.js';
@@ -87,5 +88,87 @@ describe(`hardening (${backendName})`, () => {
       for (;;) yield 3000;
     })();
     await expect(getPort({ exclude: endless })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+  });
+
+  it.runIf(native)('portalloc exec: a SIGINT sent to its process group (a terminal Ctrl-C) reaches the command once, as does one sent to exec', async () => {
+    // The command prints each signal it gets with its sender (sigwaitinfo: si_pid), one at a time.
+    const command = [
+      'import signal, sys',
+      'wanted = {signal.SIGINT, signal.SIGTERM}',
+      'signal.pthread_sigmask(signal.SIG_BLOCK, wanted)',
+      'print("ready", flush=True)',
+      'while True:',
+      '    info = signal.sigwaitinfo(wanted)',
+      '    print(signal.Signals(info.si_signo).name, info.si_pid, flush=True)',
+      '    if info.si_signo == signal.SIGTERM: sys.exit(0)',
+    ].join('\n');
+    // detached: exec leads a process group of its own, as a shell's job does.
+    const exec = spawn(process.execPath, [cli, 'exec', '--', 'python3', '-c', command], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: string[] = [];
+    let wake = () => {};
+    let stdout = '';
+    exec.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      const parts = stdout.split('\n');
+      stdout = parts.pop()!;
+      lines.push(...parts);
+      wake();
+    });
+    const exited = new Promise<number | null>((resolve) => exec.once('exit', (code) => (wake(), resolve(code))));
+    const lineCount = async (count: number) => {
+      while (lines.length < count) {
+        if (exec.exitCode !== null) throw new Error(`exec exited after ${lines.join('|')}`);
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    };
+    try {
+      await lineCount(1);
+      process.kill(-exec.pid!, 'SIGINT'); // the group: exec, and (before the fix) the command itself
+      await lineCount(2);
+      exec.kill('SIGINT'); // exec alone
+      await lineCount(3);
+      exec.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      // Every signal came once, by way of exec: none straight from this process to the command.
+      expect(lines).toEqual(['ready', `SIGINT ${exec.pid}`, `SIGINT ${exec.pid}`, `SIGTERM ${exec.pid}`]);
+    } finally {
+      try {
+        process.kill(-exec.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  });
+
+  it.runIf(native)('portalloc exec killed with its process group (SIGKILL, as Playwright stops a webServer): the command, in a group of its own, dies too', async () => {
+    const exec = spawn(process.execPath, [cli, 'exec', '--', process.execPath, '-e', 'console.log(process.pid); setInterval(() => {}, 1000)'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    const pid = await new Promise<number>((resolve, reject) => {
+      exec.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+        stdout += chunk;
+        if (stdout.includes('\n')) resolve(Number(stdout.trim()));
+      });
+      exec.once('exit', () => reject(new Error('exec exited first')));
+    });
+    const alive = () => {
+      try {
+        return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
+      } catch {
+        return false;
+      }
+    };
+    try {
+      expect(alive()).toBe(true);
+      process.kill(-exec.pid!, 'SIGKILL');
+      // The command's end is the observable: wait for it (the test's timeout bounds the wait).
+      while (alive()) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(alive()).toBe(false);
+    } finally {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone, as it should be
+      }
+    }
   });
 });

@@ -91,6 +91,19 @@ function subpaths(exportsMap: Record<string, unknown>): string[] {
   return Object.keys(exportsMap).filter((key) => key !== './package.json' && !key.includes('*'));
 }
 
+/**
+ * Entries that load only inside their test runner (an optional peer dependency), by subpath:
+ * the runner's package. They are loaded by their runners in test/test-runners.test.ts; here
+ * their files ship and their types check against the runner's.
+ */
+const RUNNER_ENTRIES: Record<string, string> = { './vitest': 'vitest', './playwright': '@playwright/test' };
+
+/** Subpaths with a `require` condition (portalloc/vitest is ESM only, as vitest is). */
+function requirable(subpath: string): boolean {
+  const entry = manifest.exports[subpath];
+  return typeof entry === 'string' || (typeof entry === 'object' && entry !== null && ('require' in entry || 'default' in entry));
+}
+
 function specifier(subpath: string): string {
   return subpath === '.' ? manifest.name : `${manifest.name}/${subpath.slice(2)}`;
 }
@@ -189,7 +202,8 @@ describe.skipIf(once)('installed from the tarball with no compiler, make or pyth
   });
 
   it('loads the native backend and allocates through require and import of every exports entry', () => {
-    const specs = subpaths(manifest.exports).map(specifier);
+    // The app has no vitest or Playwright, so these loads also show that portalloc never loads them.
+    const specs = subpaths(manifest.exports).filter((subpath) => !(subpath in RUNNER_ENTRIES)).map(specifier);
     expect(specs).toContain(manifest.name);
     fs.writeFileSync(
       path.join(app, 'check.cjs'),
@@ -240,7 +254,8 @@ console.log(JSON.stringify(out));
       const conditions = targets(manifest.exports[subpath]);
       expect(conditions.some((t) => t.condition === 'types'), `${subpath} has a types condition`).toBe(true);
     }
-    const namespaces = specs.map((spec, i) => `import * as entry${i} from '${spec}';\nvoid entry${i};`).join('\n');
+    const core = subpaths(manifest.exports).filter((subpath) => !(subpath in RUNNER_ENTRIES));
+    const namespaces = core.map(specifier).map((spec, i) => `import * as entry${i} from '${spec}';\nvoid entry${i};`).join('\n');
     const usage = (mod: string) => `${namespaces}
 import { allocate, reserve, isFree, backend, type Reservation, type AllocateOptions } from '${mod}';
 
@@ -278,6 +293,59 @@ export { free, which };
     const result = run('node', [tsc, '-p', 'tsconfig.json'], app);
     expect(result.stdout + result.stderr).toBe('');
     expect(result.status).toBe(0);
+  });
+
+  it('gives types for the test-runner entries, against the runners themselves', () => {
+    // A project that uses portalloc/vitest has vitest; the repository's copies serve, linked into a
+    // project of its own (the app above keeps having none) that holds a copy of the installed
+    // package (a link would resolve the runners from the app).
+    const project = freshProject('runners');
+    fs.mkdirSync(path.join(project, 'node_modules', '@playwright'), { recursive: true });
+    fs.cpSync(path.join(app, 'node_modules', manifest.name), path.join(project, 'node_modules', manifest.name), { recursive: true });
+    for (const peer of Object.values(RUNNER_ENTRIES)) fs.symlinkSync(path.join(root, 'node_modules', peer), path.join(project, 'node_modules', peer));
+    const consumers: string[] = [];
+    for (const [subpath, peer] of Object.entries(RUNNER_ENTRIES)) {
+      expect(manifest.exports, `${subpath} is an exports entry`).toHaveProperty([subpath]);
+      const kinds = requirable(subpath) ? ['mts', 'cts'] : ['mts'];
+      for (const kind of kinds) {
+        const file = `${peer.replace(/\W/g, '-')}.${kind}`;
+        consumers.push(file);
+        fs.writeFileSync(
+          path.join(project, file),
+          `import { test } from '${specifier(subpath)}';
+test('a test', async ({ port, ports }) => {
+  const first: number = port;
+  const more: number[] = await ports(2, { range: [20000, 30000] });
+  // @ts-expect-error: port is a number
+  const wrong: string = port;
+  void first, more, wrong;
+});
+`,
+        );
+      }
+    }
+    fs.writeFileSync(
+      path.join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'node16',
+          moduleResolution: 'node16',
+          target: 'ES2022',
+          lib: ['ES2022', 'ESNext.Disposable', 'DOM'],
+          typeRoots: [path.join(root, 'node_modules', '@types')],
+          types: ['node'],
+          strict: true,
+          noEmit: true,
+          // The runners' own declarations are theirs to check; portalloc's are checked above.
+          skipLibCheck: true,
+        },
+        files: consumers,
+      }),
+    );
+    const result = run('node', [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], project);
+    expect(result.stdout + result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(consumers).toHaveLength(3); // portalloc/vitest as ESM; portalloc/playwright as ESM and CommonJS
   });
 
   it('runs the CLI through its bin and through npx', () => {

@@ -1,0 +1,78 @@
+/**
+ * The ports a test is given (portalloc/vitest, portalloc/playwright, the
+ * recipes in docs/test-runners.md): held until the test (or worker) ends so
+ * that the test's own server can listen on them and no allocator, in this
+ * process or another, is given them meanwhile.
+ *
+ * Native backend: a shared reservation (a Node server listens while it is
+ * held; the ledger, the claims and the kernel keep everyone else off). JS
+ * backend, which has no shared holds and no claims: `allocate` (the ledger
+ * keeps this process off the port) plus a lock for the other test processes,
+ * an abstract unix socket `\0portalloc/v2/test-port/<port>` listened on with
+ * node:net; other processes' plain `allocate` can still be given the port
+ * until the test's server listens (docs/test-runners.md).
+ */
+import net from 'node:net';
+import { allocate, backend, reserveAsync, type Reservation } from './allocate';
+import { checkCount, checkKeys } from './options';
+import { exhaustedError } from './errors';
+import type { ReserveOptions } from './options';
+
+/** Options of a test's `ports(count, options)`: `reserve`'s, less `shared` (always on). */
+export type TestPortOptions = Omit<ReserveOptions, 'shared'>;
+
+/** `reserve`'s options but `shared` (test ports are always shared). */
+const TAKE_OPTIONS = new Set(['host', 'protocol', 'range', 'order', 'exclude']);
+
+/** Rounds of "allocate, then lock" before the JS backend gives up (each lock refused means another test process has the port). */
+const LOCK_ROUNDS = 64;
+
+function lock(port: number): Promise<net.Server | undefined> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(undefined) : reject(error)));
+    server.listen(`\0portalloc/v2/test-port/${port}`, () => resolve(server.unref()));
+  });
+}
+
+/** One test's (or one worker's) ports: `take` as often as needed, `release` once at the end. */
+export class TestPorts {
+  #holds: Reservation[] = [];
+  #locks: net.Server[] = [];
+
+  /** `count` ports, held until {@link release}. */
+  async take(count: number, options?: TestPortOptions): Promise<number[]> {
+    checkCount(count);
+    checkKeys(options, TAKE_OPTIONS);
+    if (backend === 'native') {
+      const hold = await reserveAsync(count, { ...options, shared: true });
+      this.#holds.push(hold);
+      return [...hold.ports];
+    }
+    return this.#takeLocked(count, options);
+  }
+
+  async #takeLocked(count: number, options: TestPortOptions | undefined): Promise<number[]> {
+    const taken: number[] = [];
+    const refused = new Set<number>(options?.exclude ?? []);
+    for (let round = 0; round < LOCK_ROUNDS && taken.length < count; round++) {
+      for (const port of allocate(count - taken.length, { ...options, exclude: refused })) {
+        const server = await lock(port);
+        if (server) {
+          this.#locks.push(server);
+          taken.push(port);
+        } else {
+          refused.add(port);
+        }
+      }
+    }
+    if (taken.length < count) throw exhaustedError(count, taken.length, 'that no other test process has locked');
+    return taken;
+  }
+
+  /** Lets every port go; idempotent. */
+  release(): void {
+    for (const hold of this.#holds.splice(0)) hold.release();
+    for (const server of this.#locks.splice(0)) server.close();
+  }
+}
