@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 // (vitest is ESM only, and so is portalloc/vitest: tsc writes dist/vitest.mjs itself.)
-const entries = ['index', 'compat/portfinder', 'compat/detect-port', 'playwright'];
+const entries = ['index', 'compat/portfinder', 'compat/detect-port', 'compat/tcp-port-used', 'compat/get-port-please', 'playwright'];
 
 for (const entry of entries) {
   process.env.PORTALLOC_BACKEND ??= 'js'; // listing the exports must not need the addon
