@@ -168,6 +168,7 @@ Napi::Value Failure(Napi::Env env, const BatchResult& result) {
     object.Set("exhausted", true);
     object.Set("found", result.found);
     object.Set("refused", result.refused);
+    object.Set("refusedErrno", result.refusedErrno);
   }
   return object;
 }

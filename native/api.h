@@ -17,7 +17,7 @@ void SetUp(Napi::Env env);
 Napi::Object Fields(Napi::Env env);
 
 // allocate(fields, host, exclude?) -> ports | port | { ports, fds, hold } |
-//   { errno, syscall, port } | { exhausted, found, refused }
+//   { errno, syscall, port } | { exhausted, found, refused, refusedErrno }
 Napi::Value Allocate(const Napi::CallbackInfo& info);
 // allocateAsync(...): a Promise of the same; the batch runs on libuv's pool.
 Napi::Value AllocateAsync(const Napi::CallbackInfo& info);

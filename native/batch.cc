@@ -75,9 +75,13 @@ bool Batch::Find() {
 }
 
 void Batch::Scan(Candidates& candidates, int pass) {
+  // (Each pass meets the same refused ports again: `refused` counts ports, the most one pass met.)
+  const uint32_t refused = result_.refused;
+  result_.refused = 0;
   candidates.Restart();
   uint32_t port;
   while (Wanted() && candidates.Next(&port)) Try(port, pass);
+  result_.refused = std::max(refused, result_.refused);
 }
 
 // A small range that other processes claim ports of too (claims by port):
@@ -158,7 +162,10 @@ bool Batch::Try(uint32_t port, int pass) {
   if (admitted && state == EADDRINUSE) ledger::SeenBound(&taken.prior);
   ledger::Drop(port, request_.protocol, taken.prior);
   if (taken.fresh) claims::Unport(port);
-  if (Refused(state)) ++result_.refused;
+  if (Refused(state)) {
+    ++result_.refused;
+    result_.refusedErrno = state;
+  }
   if (state != 0 && !IsBusy(state) && !Refused(state)) Fail(state, syscall, port);
   return false;
 }

@@ -91,6 +91,7 @@ struct BatchResult {
   bool exhausted = false;         // too few ports where the batch looked
   uint32_t found = 0;             // exhausted: how many it found
   uint32_t refused = 0;           // ports whose bind was refused (EACCES, EPERM)
+  int refusedErrno = 0;           // the errno of the last refused bind
 };
 
 // Runs a whole batch (on two threads where split.cc decides so). On any

@@ -63,6 +63,7 @@ bool SplitBatch(const BatchRequest& request, BatchResult* out) {
     out->exhausted = true;
     out->found = static_cast<uint32_t>(found);
     out->refused = mine.result().refused + theirs.result().refused;
+    out->refusedErrno = mine.result().refusedErrno != 0 ? mine.result().refusedErrno : theirs.result().refusedErrno;
     return true;
   }
   *out = mine.Settle();

@@ -133,7 +133,7 @@ const ENOSPC = 28;
 function settle(outcome: BatchOutcome, { request }: Plan): { ports: number[]; fds?: number[]; hold?: unknown } {
   if ('ports' in outcome) return outcome;
   if ('exhausted' in outcome) {
-    if (outcome.found === 0 && outcome.refused > 0) throw deniedError(request.count, outcome.refused, whereLooked(request));
+    if (outcome.found === 0 && outcome.refused > 0) throw deniedError(request.count, outcome.refused, outcome.refusedErrno, whereLooked(request), request.rangeFrom || request.ephemeralLow);
     throw exhaustedError(request.count, outcome.found, whereLooked(request));
   }
   if (outcome.errno === ENOSPC && outcome.syscall === 'timewait') throw timeWaitRefusedError(outcome.port);

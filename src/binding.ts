@@ -54,7 +54,7 @@ export interface BatchRequest {
 export type BatchOutcome =
   | { ports: number[]; fds?: number[]; hold?: unknown }
   | { errno: number; syscall: string; port: number }
-  | { exhausted: true; found: number; refused: number };
+  | { exhausted: true; found: number; refused: number; refusedErrno: number };
 
 /** A system call's result: errno 0 on success. */
 export interface Errno {

@@ -52,7 +52,8 @@ Options:
   --timewait           reserve the printed ports by TIME_WAIT (loopback, TCP)
   --name NAME          a named port (with --range, --host, --project, --json)
   --project DIR        the project NAME belongs to (default: the nearest
-                       directory up with a package.json or .git)
+                       directory up with a package.json or .git, or the
+                       workspace root of its monorepo)
   -h, --help           show this help
   -v, --version        show the version
 
@@ -227,7 +228,12 @@ if (require.main === module) {
     Promise.resolve()
       .then(() => (require('./exec') as typeof import('./exec')).runExec(process.argv.slice(3)))
       .then(
-      (status) => (process.exitCode = status),
+      (status) => {
+        process.exitCode = status;
+        // Die of the signal that killed the command, as a shell's caller expects (its own handlers are gone).
+        const signal = (require('./exec') as typeof import('./exec')).killedBy;
+        if (signal && signal !== 'SIGKILL' && signal !== 'SIGSTOP') process.kill(process.pid, signal);
+      },
       (error: unknown) => (process.exitCode = report(error)),
     );
   } else {

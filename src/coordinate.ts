@@ -63,6 +63,9 @@ export function giveWay(outcome: BatchOutcome, request: BatchRequest, attempt: n
     return { ...request, coordinate: false };
   }
   if (!('exhausted' in outcome) || request.check === CheckKind.TimeWait) return undefined;
+  // Every port of the range refused by the kernel (privileges, a sandbox): no claim stood in the way.
+  const size = request.rangeFrom !== 0 ? request.rangeTo - request.rangeFrom + 1 : request.ephemeralHigh - request.ephemeralLow + 1;
+  if (outcome.refused >= size) return undefined;
   // Once more as it was: another process's batch may have held claims it is about to drop.
   return attempt === 0 ? request : { ...request, coordinate: false };
 }

@@ -1,6 +1,7 @@
 /**
  * Errors a caller can branch on by `code`, never by message or `instanceof`.
  */
+import fs from 'node:fs';
 import { getSystemErrorMap, inspect } from 'node:util';
 
 /** An error with the `code` (and, for system errors, `errno` and `syscall`) that callers branch on. */
@@ -74,13 +75,47 @@ export function coded<E extends Error>(error: E, code: string): E & { code: stri
   return Object.assign(error, { code });
 }
 
-/** Nothing found because every bind was refused (EACCES, EPERM): privileges or a sandbox, not busy ports. */
-export function deniedError(asked: number, refused: number, where: string): PortallocError {
+let unprivilegedStart: number | undefined;
+
+/** net.ipv4.ip_unprivileged_port_start: the lowest port a process without CAP_NET_BIND_SERVICE may bind (1024). */
+function firstUnprivilegedPort(): number {
+  if (unprivilegedStart !== undefined) return unprivilegedStart;
+  unprivilegedStart = 1024;
+  try {
+    const value = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim());
+    if (Number.isInteger(value) && value >= 0 && value <= 65536) unprivilegedStart = value;
+  } catch {
+    // not Linux, or no /proc: the classic limit
+  }
+  return unprivilegedStart;
+}
+
+/**
+ * Why binds from `lowestPort` up were refused, in words: privileged ports, or
+ * a policy that forbids bind() (what is left when privileges do not explain it).
+ */
+export function deniedReason(lowestPort: number): string {
+  const start = firstUnprivilegedPort();
+  if (lowestPort < start && process.getuid?.() !== 0) return `ports below ${start} need root or CAP_NET_BIND_SERVICE`;
+  return 'a sandbox or security policy (seccomp, landlock, a container profile) forbids bind()';
+}
+
+/**
+ * Nothing found because binds were refused (EACCES, EPERM): privileges or a
+ * sandbox, not busy ports. `errno` is the refusal's (negative, as Node's);
+ * `refused` how many ports were refused; `lowestPort` the lowest port looked
+ * at (which says whether privileges explain it).
+ */
+export function deniedError(asked: number, refused: number, errno: number, where: string, lowestPort: number): PortallocError {
+  const negative = -Math.abs(errno || 13);
+  const [name] = getSystemErrorMap().get(negative) ?? ['EACCES'];
   const error = new Error(
     `portalloc: asked for ${asked} free port${asked === 1 ? '' : 's'} ${where}, found 0: the kernel refused ${refused} bind${refused === 1 ? '' : 's'} ` +
-      '(ports below 1024 need root or CAP_NET_BIND_SERVICE; a sandbox may forbid bind)',
+      `with ${name}: ${deniedReason(lowestPort)}`,
   ) as PortallocError & { asked: number; found: number; refused: number };
   error.code = 'ERR_PORTS_DENIED';
+  error.errno = negative;
+  error.syscall = 'bind';
   error.asked = asked;
   error.found = 0;
   error.refused = refused;

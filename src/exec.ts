@@ -29,12 +29,15 @@ LISTEN_PID and LISTEN_FDNAMES (systemd's convention).
                  NAME), and this command owns the name while it runs: everyone
                  asking for NAME gets this port; a second owner is refused
   --project DIR  the project NAME belongs to (default: the nearest directory
-                 up with a package.json or .git)
+                 up with a package.json or .git, or its monorepo's workspace root)
   --print        print http://localhost:PORT once the command listens on PORT
 
-The command runs in a process group of its own: a signal sent to exec, or to
-exec's process group (a terminal's Ctrl-C), reaches the command's group once.
-The exit status is the command's.`;
+In a terminal (stdin a TTY) the command shares exec's terminal, as if run
+directly: the terminal's signals (Ctrl-C, Ctrl-\\, Ctrl-Z, hang-up) reach it
+once, from the terminal; exec forwards SIGTERM, SIGUSR1 and SIGUSR2. Elsewhere
+(CI, scripts, test runners) the command runs in a process group of its own and
+every signal sent to exec, or to exec's group, reaches it once, by way of exec.
+The exit status is the command's (killed by a signal, exec dies of the same).`;
 
 /** A usage mistake: the CLI prints one line and exits 2. */
 export class ExecUsageError extends Error {
@@ -42,6 +45,8 @@ export class ExecUsageError extends Error {
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'];
+/** What a terminal sends its foreground group: with a shared terminal the command gets them itself. */
+const FROM_TERMINAL: NodeJS.Signals[] = ['SIGINT', 'SIGHUP', 'SIGQUIT'];
 /** /proc/net/tcp costs milliseconds to read on a busy host: poll often at first, then seldom. */
 const POLL_FIRST_MS = 20;
 const POLL_MAX_MS = 500;
@@ -59,7 +64,7 @@ interface ExecArguments {
 }
 
 function parsePort(text: string, what: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 65535) throw new ExecUsageError(`${what} must be a port number from 1 to 65535; got '${text}'`);
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 65535) throw new ExecUsageError(`exec: ${what} must be a port number from 1 to 65535; got '${text}'`);
   return Number(text);
 }
 
@@ -70,6 +75,8 @@ export function parseExec(argv: string[]): ExecArguments {
   const value = (name: string): string => {
     const next = argv[++i];
     if (next === undefined) throw new ExecUsageError(`exec: ${name} needs a value`);
+    // (`--name --print` is a forgotten value, not a name; `--name=-x` spells such a name out.)
+    if (next.startsWith('-')) throw new ExecUsageError(`exec: ${name} needs a value; got the option '${next}' (write ${name}=${next} if that is the value)`);
     return next;
   };
   for (; i < argv.length; i++) {
@@ -244,6 +251,31 @@ function forwardSignals(child: ChildProcess): () => void {
 }
 
 /**
+ * With a shared terminal: the command is in exec's process group, the
+ * terminal's foreground group, so what the terminal sends (Ctrl-C, Ctrl-\,
+ * hang-up) reaches it directly and exec only outlives it (to release and
+ * report); Ctrl-Z stops both, as any job. SIGTERM, SIGUSR1 and SIGUSR2, which
+ * no terminal sends, are forwarded to the command.
+ */
+function shareTerminalSignals(child: ChildProcess): () => void {
+  const forward = (signal: NodeJS.Signals) => {
+    try {
+      child.kill(signal);
+    } catch {
+      // It has exited: its exit event is on its way.
+    }
+  };
+  const outlive = () => {};
+  const forwarded: NodeJS.Signals[] = ['SIGTERM', 'SIGUSR1', 'SIGUSR2'];
+  for (const signal of forwarded) process.on(signal, forward);
+  for (const signal of FROM_TERMINAL) process.on(signal, outlive);
+  return () => {
+    for (const signal of forwarded) process.off(signal, forward);
+    for (const signal of FROM_TERMINAL) process.off(signal, outlive);
+  };
+}
+
+/**
  * Kills the command's group if exec dies without forwarding (SIGKILL, as
  * Playwright and `timeout -s KILL` send to exec's group, which the command is
  * no longer in): a shell in a session of its own reads a pipe only exec holds,
@@ -260,6 +292,14 @@ function killWithExec(child: ChildProcess): () => void {
   (watcher.stdin as unknown as { unref?(): void }).unref?.();
   return () => watcher.stdin!.end('done\n');
 }
+
+/** Whether the command should share exec's terminal: stdin is one (a person at it). */
+function shareTerminal(): boolean {
+  return process.stdin.isTTY === true;
+}
+
+/** The signal that killed the last command `runExec` ran, if one did. */
+export let killedBy: NodeJS.Signals | undefined;
 
 /** Runs `portalloc exec`; resolves with the exit status to use. */
 export async function runExec(argv: string[], err = (line: string) => process.stderr.write(line + '\n')): Promise<number> {
@@ -284,19 +324,21 @@ export async function runExec(argv: string[], err = (line: string) => process.st
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(ports[0]), PORTS: ports.join(',') };
   ports.forEach((port, i) => (env[`PORT_${i}`] = String(port)));
   const [command, ...args] = substitute(parsed.command, ports) as [string, ...string[]];
+  // In a terminal the command shares it (job control, /dev/tty, password prompts); elsewhere it
+  // leads a process group (and session) of its own, so that a signal to exec's group does not
+  // reach it twice (directly, then forwarded).
+  const detached = !shareTerminal();
   let child: ChildProcess;
   try {
-    // detached: the command leads a process group (and session) of its own, so that a signal to
-    // exec's group does not reach it twice (directly, then forwarded).
-    child = parsed.fds ? spawnWithSockets(holds[0]!, command, args, { env, keep: true, detached: true }) : spawn(command, args, { env, stdio: 'inherit', detached: true });
+    child = parsed.fds ? spawnWithSockets(holds[0]!, command, args, { env, keep: true, detached }) : spawn(command, args, { env, stdio: 'inherit', detached });
   } catch (error) {
     release();
     owner?.close();
     throw error;
   }
   const stopWatching = whenListening(ports, () => parsed.print && process.stdout.write(`http://localhost:${ports[0]}\n`), release);
-  const stopForwarding = forwardSignals(child);
-  const standDown = killWithExec(child);
+  const stopForwarding = detached ? forwardSignals(child) : shareTerminalSignals(child);
+  const standDown = detached ? killWithExec(child) : () => {};
   return new Promise<number>((resolve) => {
     const done = (status: number) => {
       stopWatching();
@@ -311,8 +353,12 @@ export async function runExec(argv: string[], err = (line: string) => process.st
       done(error.code === 'ENOENT' ? 127 : 126);
     });
     child.once('exit', (code, signal) => {
-      // A command killed by a signal: 128 + its number, as shells report it.
-      if (signal) return done(128 + (os.constants.signals[signal] ?? 0));
+      // A command killed by a signal: 128 + its number, as shells report it (the CLI then dies of
+      // the same signal: a shell stops its loop only for a child killed by SIGINT).
+      if (signal) {
+        killedBy = signal;
+        return done(128 + (os.constants.signals[signal] ?? 0));
+      }
       done(code ?? 1);
     });
   });

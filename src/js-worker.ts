@@ -127,7 +127,7 @@ interface Kept {
 }
 
 /** One pass over the candidates: each port acquired in the ledger, then bound (or skipped). */
-async function pass(request: BatchRequest, mode: Pass, kept: Kept[], state: { refused: number }): Promise<BatchOutcome | undefined> {
+async function pass(request: BatchRequest, mode: Pass, kept: Kept[], state: { refused: number; refusedErrno: number }): Promise<BatchOutcome | undefined> {
   const excluded = (port: number) => request.exclude !== undefined && ((request.exclude[port >> 3]! >> (port & 7)) & 1) === 1;
   for (const port of candidates(request)) {
     if (kept.length === request.count) return undefined;
@@ -142,21 +142,30 @@ async function pass(request: BatchRequest, mode: Pass, kept: Kept[], state: { re
     } catch (error) {
       ledger.drop(port, request.protocol, prior);
       const errno = errnoOf(error);
-      if (errno === EACCES || errno === EPERM) state.refused++;
+      if (errno === EACCES || errno === EPERM) {
+        state.refused++;
+        state.refusedErrno = errno;
+      }
       if (errno === EADDRINUSE || errno === EACCES || errno === EPERM) continue;
       return { errno, syscall: (error as NodeJS.ErrnoException).syscall ?? 'listen', port };
     }
   }
-  return kept.length === request.count ? undefined : { exhausted: true, found: kept.length, refused: state.refused };
+  return kept.length === request.count ? undefined : { exhausted: true, found: kept.length, refused: state.refused, refusedErrno: state.refusedErrno };
 }
 
 async function allocate(request: BatchRequest): Promise<BatchOutcome> {
   const kept: Kept[] = [];
-  const state = { refused: 0 };
+  const state = { refused: 0, refusedErrno: 0 };
   const closeAll = (list: Held[]) => Promise.all(list.map((held) => held.close()));
   let outcome = await pass(request, Pass.Strict, kept, state);
   // Too few ports nobody here had in the window: those this process gave out before, too.
-  if (outcome && 'exhausted' in outcome) outcome = await pass(request, Pass.Reuse, kept, state);
+  if (outcome && 'exhausted' in outcome) {
+    // (The second pass meets the same refused ports again: count ports, the most one pass met.)
+    const refused = state.refused;
+    state.refused = 0;
+    outcome = await pass(request, Pass.Reuse, kept, state);
+    if (outcome && 'exhausted' in outcome) outcome.refused = Math.max(refused, outcome.refused);
+  }
   if (outcome) {
     await closeAll(kept.flatMap((k) => k.held));
     for (const { port, prior } of kept) ledger.drop(port, request.protocol, prior);

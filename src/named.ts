@@ -22,8 +22,8 @@ import { checkHost, checkKeys, checkRange, ephemeralRange, resolveHost } from '.
 export interface NamedPortOptions {
   /**
    * The project the name belongs to: a directory. Default: the nearest
-   * directory, from the working directory up, with a package.json or a `.git`
-   * (a checkout's or git worktree's root).
+   * directory up with a package.json or a `.git`, or the workspace root of
+   * the monorepo it is a package of (projectRoot).
    */
   readonly project?: string;
   /** `[from, to]`, inclusive, where the name's port is chosen. Default: {@link namedRange}. */
@@ -58,16 +58,35 @@ export function checkName(name: unknown): string {
   return name;
 }
 
-/** The nearest directory from `from` up with a package.json or a .git; `from` itself when none has. */
+/**
+ * The project a directory belongs to: the nearest directory up with a
+ * package.json or a .git (a checkout's root; a git worktree has a .git file),
+ * unless a directory above it, in the same checkout, is a workspace root
+ * (a package.json with "workspaces", or a pnpm-workspace.yaml): then that
+ * root, so that the packages of one monorepo share their names. `from` itself
+ * when none is found.
+ */
 export function projectRoot(from: string = process.cwd()): string {
-  let dir = path.resolve(from);
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json')) || fs.existsSync(path.join(dir, '.git'))) break;
-    const parent = path.dirname(dir);
-    if (parent === dir) return path.resolve(from);
-    dir = parent;
+  let nearest: string | undefined;
+  let workspace: string | undefined;
+  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+    const hasPackage = fs.existsSync(path.join(dir, 'package.json'));
+    const checkout = fs.existsSync(path.join(dir, '.git'));
+    if (nearest === undefined && (hasPackage || checkout)) nearest = dir;
+    if (isWorkspaceRoot(dir, hasPackage)) workspace = dir;
+    if (checkout || path.dirname(dir) === dir) break;
   }
-  return dir;
+  return workspace ?? nearest ?? path.resolve(from);
+}
+
+function isWorkspaceRoot(dir: string, hasPackage: boolean): boolean {
+  if (fs.existsSync(path.join(dir, 'pnpm-workspace.yaml'))) return true;
+  if (!hasPackage) return false;
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).workspaces !== undefined;
+  } catch {
+    return false; // unreadable or not JSON: not a workspace root
+  }
 }
 
 /** A name's identity in a project, checked. */

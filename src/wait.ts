@@ -2,9 +2,8 @@
  * waitForPort and waitUntilFree: poll until a server listens on a port, or
  * until a server could listen on it again (what tcp-port-used is used for).
  */
-import net from 'node:net';
 import { rangeError, typeError, type PortallocError } from './errors';
-import { checkListen, isBusy, listenError, resolveListenHost } from './compat/try-port';
+import { checkListen, connectOnce, isBusy, listenError, resolveListenHost } from './compat/try-port';
 import { checkHost, checkKeys, checkPort } from './options';
 
 /** How {@link waitForPort} and {@link waitUntilFree} poll. */
@@ -33,29 +32,9 @@ function checkWaitOptions(port: unknown, options: unknown): { port: number; host
   return { port: checked, ...(host === undefined ? {} : { host }), timeout, interval };
 }
 
-/**
- * Whether a TCP connection to host:port is accepted. An accepted connection is
- * ended politely (FIN, its data drained) rather than reset, so the server sees
- * a client that hung up, not an ECONNRESET; it is destroyed if the server does
- * not close its side within `limit` ms.
- */
-function accepts(host: string, port: number, limit: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    socket.setTimeout(limit, () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('connect', () => {
-      resolve(true);
-      socket.resume();
-      socket.end();
-    });
-  });
+/** Whether a TCP connection to host:port is accepted within `limit` ms (try-port.ts, connectOnce). */
+async function accepts(host: string, port: number, limit: number): Promise<boolean> {
+  return (await connectOnce(host, port, limit)) === true;
 }
 
 /** Polls `test` until it is true, or rejects with code 'ETIMEDOUT' once `timeout` ms have passed. */

@@ -23,11 +23,7 @@ export class Servers {
     return server;
   }
 
-  /**
-   * Closes them, then lets a macrotask pass: portfinder and detect-port keep a
-   * port claimed until the caller's turn is over (a setImmediate), and a next
-   * test that picked one of those ports as free would find it taken.
-   */
+  /** Closes them, then lets a macrotask pass (Node finishes closing the listening sockets). */
   async closeAll(): Promise<void> {
     await Promise.all(this.open.splice(0).map(close));
     await new Promise((resolve) => setImmediate(resolve));

@@ -113,6 +113,31 @@ console.log(JSON.stringify({ random: random > 0, preferred, list, range, listene
     );
     expect(result).toEqual({ random: true, preferred: port, list: port + 1, range: port + 2, listened: true, busy: true });
   });
+
+  it('portalloc/tcp-port-used and portalloc/get-port-please from CommonJS and ESM', () => {
+    const [port] = freeRange(2);
+    const program = (load: string) => `${load}
+const net = require('node:net');
+(async () => {
+  const server = net.createServer().listen(${port}, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const used = await tcpPortUsed.check(${port});
+  await tcpPortUsed.waitUntilUsed(${port}, 10, 5000);
+  const next = await please.getPort({ port: ${port}, ports: [${port + 1}] });
+  server.close();
+  await tcpPortUsed.waitUntilFree(${port}, 10, 5000);
+  console.log(JSON.stringify({ used, next, unsafe: please.isUnsafePort(6000), error: typeof please.GetPortError }));
+})();`;
+    const expected = { used: true, next: port + 1, unsafe: true, error: 'function' };
+    const cjs = runProgram(dir, 'wait-please.cjs', program("const tcpPortUsed = require('portalloc/tcp-port-used');\nconst please = require('portalloc/get-port-please');"));
+    expect(cjs).toEqual(expected);
+    const esm = runProgram(
+      dir,
+      'wait-please.mjs',
+      program("import tcpPortUsed, { check } from 'portalloc/tcp-port-used';\nimport * as please from 'portalloc/get-port-please';\nimport { createRequire } from 'node:module';\nconst require = createRequire(import.meta.url);\nif (check !== tcpPortUsed.check) throw new Error('default and named differ');"),
+    );
+    expect(esm).toEqual(expected);
+  });
 });
 
 describe.runIf(process.getuid?.() === 0)(`as an unprivileged user (${backendName})`, () => {

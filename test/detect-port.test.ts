@@ -105,6 +105,18 @@ describe(`detect-port compatibility (${backendName})`, () => {
     expect(new Set(random).size).toBe(count);
   });
 
+  it('answers calls made one after another as detect-port does: the same free port, a random one included', async () => {
+    const [port] = freeRange(1);
+    expect([await detect(port), await detect(port), await detect({ port })]).toEqual([port, port, port]);
+    const random = await detect();
+    expect(await detect(random)).toBe(random);
+    expect(await tryListen(random)).toBe('ok');
+    // A server that listened and closed in between changes nothing.
+    const server = await listen(random, '0.0.0.0');
+    await close(server);
+    expect(await detect(random)).toBe(random);
+  });
+
   it('waitPort resolves true once the port is in use', async () => {
     const [port] = freeRange(1);
     const started = setTimeout(() => void servers.listen(port), 150);

@@ -4,6 +4,8 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { allocate } from '../dist/index.js';
 import getPort from '../dist/index.js';
@@ -137,6 +139,70 @@ describe(`hardening (${backendName})`, () => {
       } catch {
         // gone
       }
+    }
+  });
+
+  it.runIf(native)('portalloc exec whose command dies of a signal dies of the same signal (so that a shell stops its loop on Ctrl-C)', async () => {
+    const exec = spawn(process.execPath, [cli, 'exec', '--', process.execPath, '-e', 'console.log("ready"); setInterval(() => {}, 1000)'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        exec.stdout!.once('data', () => resolve());
+        exec.once('exit', () => reject(new Error('exec exited first')));
+      });
+      const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => exec.once('exit', (code, signal) => resolve([code, signal])));
+      exec.kill('SIGINT'); // forwarded once: the command has no handler and dies of it
+      expect(await ended).toEqual([null, 'SIGINT']);
+    } finally {
+      try {
+        process.kill(-exec.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  });
+
+  // script(1) runs exec on a terminal of its own (a pty), as a person at a terminal does.
+  const hasScript = spawnSync('script', ['--version']).status === 0 && spawnSync('python3', ['--version']).status === 0;
+  it.runIf(native && hasScript)('portalloc exec in a terminal: the command shares it (opens /dev/tty), gets the terminal\'s Ctrl-C once, from the terminal, and SIGTERM by way of exec', async () => {
+    const command = [
+      'import os, signal, sys',
+      'wanted = {signal.SIGINT, signal.SIGTERM}',
+      'signal.pthread_sigmask(signal.SIG_BLOCK, wanted)',
+      'tty = open("/dev/tty", "w")',
+      'print("ready", os.getppid(), flush=True)',
+      'while True:',
+      '    info = signal.sigwaitinfo(wanted)',
+      '    print(signal.Signals(info.si_signo).name, info.si_pid, flush=True)',
+      '    if info.si_signo == signal.SIGTERM: sys.exit(0)',
+    ].join('\n');
+    const file = path.join(os.tmpdir(), `portalloc-tty-${process.pid}.py`);
+    fs.writeFileSync(file, command);
+    const line = [process.execPath, cli, 'exec', '--', 'python3', file].map((word) => `'${word}'`).join(' ');
+    const script = spawn('script', ['-qfec', line, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    let wake = () => {};
+    script.stdout!.setEncoding('utf8').on('data', (chunk: string) => ((output += chunk), wake()));
+    const ended = new Promise<number | null>((resolve) => script.once('exit', (code) => (wake(), resolve(code))));
+    const seen = async (pattern: RegExp) => {
+      while (!pattern.test(output)) {
+        if (script.exitCode !== null) throw new Error(`script exited: ${output}`);
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+      return pattern.exec(output)!;
+    };
+    try {
+      const execPid = Number((await seen(/ready (\d+)/))[1]);
+      script.stdin!.write('\x03'); // Ctrl-C on the terminal
+      await seen(/SIGINT \d+/);
+      process.kill(execPid, 'SIGTERM');
+      await seen(/SIGTERM \d+/);
+      expect(await ended).toBe(0);
+      const signals = output.split(/\r?\n/).filter((text) => /^SIG/.test(text));
+      // From the terminal (si_pid 0), once; SIGTERM from exec.
+      expect(signals).toEqual(['SIGINT 0', `SIGTERM ${execPid}`]);
+    } finally {
+      script.kill('SIGKILL');
+      fs.rmSync(file, { force: true });
     }
   });
 

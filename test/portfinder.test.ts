@@ -164,6 +164,31 @@ describe(`portfinder compatibility (${backendName})`, () => {
     expect(await getPortPromise({ port })).toBe(port);
   });
 
+  it('answers calls made one after another in the same turn as portfinder does: the same free port', async () => {
+    const [port] = freeRange(1);
+    const first = await getPortPromise({ port });
+    const second = await getPortPromise({ port });
+    const third = await new Promise((resolve) => getPort({ port }, (_err, found) => resolve(found)));
+    expect([first, second, third]).toEqual([port, port, port]);
+  });
+
+  it("getPorts running past stopPort: portfinder's error, and the ports found so far to the callback", async () => {
+    const [from] = freeRange(4);
+    await servers.listen(from);
+    await servers.listen(from + 1);
+    // Two free ports (from + 2, from + 3) below stopPort, three asked for.
+    const options = { port: from, stopPort: from + 3 };
+    const viaCallback = (finder: typeof original | typeof portfinder) =>
+      new Promise<[string | undefined, unknown]>((resolve) => finder.getPorts(3, { ...options }, (err, ports) => resolve([err?.message, ports])));
+    const theirs = await viaCallback(original);
+    const ours = await viaCallback(portfinder);
+    expect(ours).toEqual([`No open ports found in between ${from} and ${from + 3}`, [from + 2, from + 3, undefined]]);
+    expect(ours).toEqual(theirs);
+    await expect(getPortsPromise(3, { ...options })).rejects.toMatchObject({ message: `No open ports found in between ${from} and ${from + 3}`, code: 'ERR_PORTS_EXHAUSTED' });
+    // The promise form handed nothing out: the two free ports are still there for the next call.
+    expect(await getPortsPromise(2, { ...options })).toEqual([from + 2, from + 3]);
+  });
+
   it('nextPort and nextSocket count as portfinder does', () => {
     // Exported by portfinder, though its types do not declare them.
     const counters = original as unknown as { nextPort(port: number): number; nextSocket(socketPath: string): string };

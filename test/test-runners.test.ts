@@ -175,6 +175,24 @@ describe(`named ports (${backendName})`, () => {
     for (const port of [web, portOf('api', one), portOf('web', two)]) expect(port < low! || port > high!).toBe(true);
   });
 
+  it('the packages of a monorepo share its names: a package and its workspace root are one project; two checkouts of it are two', () => {
+    const checkouts = fs.mkdtempSync(path.join(os.tmpdir(), 'portalloc-monorepo-'));
+    try {
+      for (const checkout of ['a', 'b']) {
+        const web = path.join(checkouts, checkout, 'packages', 'web');
+        fs.mkdirSync(web, { recursive: true });
+        fs.mkdirSync(path.join(checkouts, checkout, '.git'));
+        fs.writeFileSync(path.join(checkouts, checkout, 'package.json'), JSON.stringify({ name: 'mono', private: true, workspaces: ['packages/*'] }));
+        fs.writeFileSync(path.join(web, 'package.json'), JSON.stringify({ name: 'web' }));
+      }
+      const atRoot = portOf('web', path.join(checkouts, 'a'));
+      expect(portOf('web', path.join(checkouts, 'a', 'packages', 'web'))).toBe(atRoot);
+      expect(portOf('web', path.join(checkouts, 'b', 'packages', 'web'))).not.toBe(atRoot);
+    } finally {
+      fs.rmSync(checkouts, { recursive: true, force: true });
+    }
+  });
+
   it('a busy port is skipped: the next one of the name, the same in every process', async () => {
     const web = portOf('busy-web', one);
     const blocker = new Running(process.execPath, ['-e', `require('net').createServer().listen(${web}, () => console.log('listening'))`]);

@@ -5,7 +5,8 @@
  * calls running at the same time in one process never get the same port.
  * See docs/compat.md.
  */
-import { begin, checkListen, drop, EADDRNOTAVAIL, isPortNumber, lend, listenError, NO_PORTS, randomPort, resolveListenHost, tryPort } from './try-port';
+import { coded } from '../errors';
+import { begin, checkListen, drop, EADDRNOTAVAIL, isPortNumber, lend, listenError, Refusals, resolveListenHost, tryPort, tryRandomPort } from './try-port';
 
 export type DetectPortCallback = (err: Error | null, port?: number) => void;
 
@@ -67,9 +68,10 @@ async function isFree(host: string, port: number): Promise<boolean> {
   return (await checkListen(host, port)).errno === 0;
 }
 
-/** The first free port of first .. first+9 (or a random one), handed out (lent, or portalloc's own allocate). */
+/** The first free port of first .. first+9 (or a random one), handed out (lent). */
 async function findPort(first: number, hostname: string): Promise<number> {
   const since = begin();
+  const refusals = new Refusals();
   const maxPort = Math.min(first + 10, 65535);
   let host = '';
   if (hostname) {
@@ -90,11 +92,23 @@ async function findPort(first: number, hostname: string): Promise<number> {
       return port;
     }
     drop(tried);
+    refusals.note(tried.errno, port);
     if (hostname && tried.errno === EADDRNOTAVAIL) {
       throw new IPAddressNotAvailableError({ cause: listenError(tried.errno, 'listen', host, port) });
     }
   }
-  return randomPort(host, NO_PORTS);
+  // The random fallback: lent as the others are, so a later detect(thatPort) gets it back while it is free.
+  const tried = await tryRandomPort(host, since, refusals);
+  if (tried?.errno === 0) {
+    lend(tried);
+    return tried.port;
+  }
+  if (tried && hostname && tried.errno === EADDRNOTAVAIL) throw new IPAddressNotAvailableError({ cause: listenError(tried.errno, 'listen', host, 0) });
+  if (tried) throw listenError(tried.errno, tried.syscall, host, 0);
+  // detect-port's listen(0) would reject with the bind's error: EACCES or EPERM when refused.
+  const where = `on ${hostname || 'every local address'}`;
+  if (refusals.count > 0) throw refusals.explain(listenError(refusals.errno, 'listen', host, 0), 1, where);
+  throw coded(Error(`No free port found ${where}`), 'ERR_PORTS_EXHAUSTED');
 }
 
 /**

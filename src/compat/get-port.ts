@@ -7,7 +7,7 @@ import type { ListenOptions } from 'node:net';
 import { coded } from '../errors';
 import { MAX_EXCLUDE_ITEMS } from '../options';
 import { clearLocks, isLocked, lock } from './locks';
-import { badPortError, begin, drop, isBusy, isPortNumber, lend, listenError, NO_PORTS, randomPort, resolveListenHost, tryPort } from './try-port';
+import { badPortError, begin, drop, isPassedOver, isPortNumber, lend, listenError, NO_PORTS, randomPort, resolveListenHost, tryPort } from './try-port';
 
 /** get-port's options: its own and the rest of Node's `ListenOptions`. */
 export type GetPortOptions = {
@@ -95,7 +95,7 @@ export async function getPort(options?: GetPortOptions): Promise<number> {
       return port;
     }
     drop(tried);
-    if (tried.errno !== 0 && !isBusy(tried.errno)) throw listenError(tried.errno, tried.syscall, wantedHost ? host : '', port);
+    if (tried.errno !== 0 && !isPassedOver(tried.errno)) throw listenError(tried.errno, tried.syscall, wantedHost ? host : '', port);
   }
   return anyPort(host, exclude, Boolean(reserve));
 }
@@ -120,6 +120,8 @@ function anyPort(host: string, exclude: Iterable<number> = NO_PORTS, reserve = f
 function randomPortError(error: unknown, host: string): unknown {
   const { code, errno, syscall } = error as NodeJS.ErrnoException;
   if (code === 'ERR_PORTS_EXHAUSTED') return Object.assign(new Error('No available ports found'), { code });
+  // Every bind refused (privileges, a sandbox): get-port's message, the reason as its cause.
+  if (code === 'ERR_PORTS_DENIED') return Object.assign(new Error('No available ports found', { cause: error }), { code: 'ERR_PORTS_EXHAUSTED' });
   if (typeof errno === 'number') return listenError(-errno, syscall === 'bind' ? 'listen' : (syscall ?? 'listen'), host, 0);
   return error;
 }

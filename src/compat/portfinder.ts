@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { coded } from '../errors';
-import { badPortError, begin, checkListen, drop, EADDRNOTAVAIL, EINVAL, isBusy, isPortNumber, lend, listenError, resolveListenHost, tryPort, type Tried } from './try-port';
+import { badPortError, begin, checkListen, drop, EADDRNOTAVAIL, EINVAL, isPassedOver, isPortNumber, lend, listenError, Refusals, resolveListenHost, tryPort, type Tried } from './try-port';
 
 /** portfinder's options. */
 export interface PortFinderOptions {
@@ -119,22 +119,24 @@ async function findPort(options: PortFinderOptions, since: number): Promise<Trie
     if (stopPort < startPort) throw coded(Error(`Provided options.stopPort(${stopPort}) is less than options.port(${startPort})`), 'ERR_OUT_OF_RANGE');
   }
   const host = options.host ? await resolveListenHost(options.host) : '';
+  const refusals = new Refusals();
+  const where = (to: number) => `in range ${port}-${to}${options.host ? ` on ${options.host}` : ''}`;
   for (let candidate = port; candidate <= highestPort; candidate++) {
     if (!isPortNumber(candidate)) throw badPortError(candidate);
-    const tried = await tryFree(candidate, host, options.host, since);
+    const tried = await tryFree(candidate, host, options.host, since, refusals);
     if (!tried) continue;
     if (candidate <= stopPort) return tried;
     drop(tried);
-    throw coded(Error(`No open ports found in between ${startPort} and ${stopPort}`), 'ERR_PORTS_EXHAUSTED');
+    throw refusals.explain(coded(Error(`No open ports found in between ${startPort} and ${stopPort}`), 'ERR_PORTS_EXHAUSTED'), 1, where(candidate));
   }
-  throw coded(Error('No open ports available'), 'ERR_PORTS_EXHAUSTED');
+  throw refusals.explain(coded(Error('No open ports available'), 'ERR_PORTS_EXHAUSTED'), 1, where(highestPort));
 }
 
-/** portfinder checks every local address and the user's host; busy and refused ports mean "next". */
-async function tryFree(port: number, host: string, wantedHost: string | undefined, since: number): Promise<Tried | undefined> {
+/** portfinder checks every local address and the user's host; busy and privileged ports mean "next", other errors stop it. */
+async function tryFree(port: number, host: string, wantedHost: string | undefined, since: number, refusals: Refusals): Promise<Tried | undefined> {
   const tried = await tryPort('', port, since);
-  if (tried.errno !== 0) {
-    if (isBusy(tried.errno)) return undefined;
+  if (refusals.note(tried.errno, port) !== 0) {
+    if (isPassedOver(tried.errno)) return undefined;
     throw listenError(tried.errno, tried.syscall, '', port);
   }
   if (host === '') return tried;
@@ -148,10 +150,11 @@ async function tryFree(port: number, host: string, wantedHost: string | undefine
   const { errno, syscall } = result;
   if (errno === 0) return tried;
   drop(tried);
+  refusals.note(errno, port);
   if (errno === EADDRNOTAVAIL || errno === EINVAL) {
     throw coded(Error(`Provided host ${wantedHost} could NOT be bound. Please provide a different host address or hostname`), 'EADDRNOTAVAIL');
   }
-  if (isBusy(errno)) return undefined;
+  if (isPassedOver(errno)) return undefined;
   throw listenError(errno, syscall, host, port);
 }
 
@@ -200,16 +203,26 @@ export function getPortPromise(options?: PortFinderOptions): Promise<number> {
   return getPort(options);
 }
 
+/**
+ * `count` ports, each the first free one above the previous. As in portfinder,
+ * every call after the first goes on from the first call's start and stop
+ * (portfinder's getPorts reuses the options object its first getPort filled
+ * in), so running past `stopPort` fails with "No open ports found in between
+ * <start> and <stop>". A failure carries the ports tried so far (still the
+ * caller's, see {@link getPorts}) as `found`.
+ */
 async function findPorts(count: number, options: PortFinderOptions): Promise<Tried[]> {
   const ports: Tried[] = [];
   const since = begin();
+  const startPort = options.startPort || Number(options.port) || Number(basePort);
+  const stopPort = Number(options.stopPort) || Number(highestPort);
   try {
     for (let index = 0; index < count; index++) {
-      ports.push(await findPort(ports.length > 0 ? { ...options, port: ports[ports.length - 1]!.port + 1 } : options, since));
+      const last = ports[ports.length - 1];
+      ports.push(await findPort(last ? { ...options, port: last.port + 1, startPort, stopPort } : options, since));
     }
   } catch (error) {
-    for (const tried of ports) drop(tried);
-    throw error;
+    throw Object.assign(error as Error, { found: ports });
   }
   return ports;
 }
@@ -229,7 +242,35 @@ export function getPorts(count: number, options?: PortFinderOptions | PortsCallb
     callback = options;
     options = {};
   }
-  return deliver(findPorts(count, { ...(options ?? {}) }), (tried) => tried, (tried) => tried.map((t) => t.port), callback);
+  const found = findPorts(count, { ...(options ?? {}) });
+  const partial = (error: Error & { found?: Tried[] }): Tried[] => {
+    const tried = error.found ?? [];
+    delete error.found;
+    return tried;
+  };
+  if (!callback) {
+    return deliver(
+      found.catch((error) => {
+        for (const tried of partial(error)) drop(tried);
+        throw error;
+      }),
+      (tried) => tried,
+      (tried) => tried.map((t) => t.port),
+    );
+  }
+  const done = callback;
+  found.then(
+    (tried) => {
+      for (const port of tried) lend(port);
+      done(null as unknown as Error, tried.map((t) => t.port));
+    },
+    (error: Error) => {
+      // portfinder calls back with the ports found before the failure, then undefined: they are handed out.
+      const tried = partial(error);
+      for (const port of tried) lend(port);
+      done(error, [...tried.map((t) => t.port), undefined as unknown as number]);
+    },
+  );
 }
 
 /**

@@ -11,7 +11,8 @@
  * holds too, which Node's listen would pass), is trying now, or was given by
  * portalloc's own API is busy here, and so is one another process claims.
  * Ports the drop-ins themselves handed out are not: their answers to their
- * own sequential calls stay the originals'.
+ * own sequential calls stay the originals'. Ports get-port locked are busy
+ * for every drop-in.
  */
 import dns from 'node:dns/promises';
 import net from 'node:net';
@@ -19,7 +20,8 @@ import { getSystemErrorMap, inspect } from 'node:util';
 import { allocate, backend, internalBinding } from '../allocate';
 import { CLAIM_MS } from '../coordinate';
 import { config } from '../config';
-import { zoneKnown } from '../options';
+import { deniedError, type PortallocError } from '../errors';
+import { ephemeralRange, zoneKnown } from '../options';
 import { isLocked, lockedPorts } from './locks';
 
 export const EADDRINUSE = 98;
@@ -54,6 +56,8 @@ export function begin(): number {
  */
 export async function tryPort(host: string, port: number, since: number, ipv6Only = false): Promise<Tried> {
   if (!zoneKnown(host)) return { errno: EADDRNOTAVAIL, syscall: 'listen', port };
+  // get-port's locks bind every drop-in: a port getPort() returned lately is nobody else's either.
+  if (isLocked(port)) return { errno: EADDRINUSE, syscall: 'bind', port };
   const result = await internalBinding.tryPort(host, port, ipv6Only, coordinate, since);
   return { ...result, port };
 }
@@ -74,9 +78,127 @@ export async function checkListen(host: string, port: number, ipv6Only = false):
   return internalBinding.checkListen(host, port, ipv6Only);
 }
 
+/**
+ * One TCP connection attempt to host:port, for the checks that ask "does
+ * something listen there?" (tcp-port-used, waitForPort): resolves `true` when
+ * it is accepted, else the connect error (ECONNREFUSED: nothing listens), or
+ * `false` when nothing answered within `limit` ms. An accepted connection is
+ * ended politely (FIN, its data drained), not reset, so the server sees a
+ * client that hung up rather than an ECONNRESET (unless it keeps its side
+ * open longer than the limit); it resolves once that connection is closed.
+ */
+export function connectOnce(host: string, port: number, limit = 0): Promise<true | false | NodeJS.ErrnoException> {
+  return new Promise((resolve) => {
+    let socket: net.Socket;
+    try {
+      socket = net.connect({ host, port });
+    } catch (error) {
+      resolve(error as NodeJS.ErrnoException); // a port Node refuses to connect to (ERR_SOCKET_BAD_PORT)
+      return;
+    }
+    let connected = false;
+    if (limit > 0) socket.setTimeout(limit, () => socket.destroy());
+    socket.once('error', (error) => {
+      if (!connected) resolve(error);
+      socket.destroy();
+    });
+    socket.once('close', () => resolve(connected || false));
+    socket.once('connect', () => {
+      connected = true;
+      socket.resume();
+      socket.end();
+      // Resolved once closed: nothing of the check is left behind when the caller goes on (a caller that
+      // then blocks, say on a JS-backend release, must not hold the FIN back). A server that keeps its
+      // side open longer than the limit (or 1 s) is reset.
+      socket.setTimeout(limit || 1000, () => socket.destroy());
+    });
+  });
+}
+
 /** Whether an errno means "taken here, try the next port" (refused binds count: the originals skip them). */
 export function isBusy(errno: number): boolean {
-  return errno === EADDRINUSE || errno === EACCES || errno === EPERM;
+  return errno === EADDRINUSE || isRefused(errno);
+}
+
+/**
+ * What get-port and portfinder pass over: EADDRINUSE and EACCES (a privileged
+ * port). Any other error stops them, EPERM (a policy that forbids bind) included.
+ */
+export function isPassedOver(errno: number): boolean {
+  return errno === EADDRINUSE || errno === EACCES;
+}
+
+/** Whether the kernel refused the bind itself (a privileged port, or a policy that forbids bind). */
+export function isRefused(errno: number): boolean {
+  return errno === EACCES || errno === EPERM;
+}
+
+/**
+ * The binds one drop-in call was refused. The drop-ins skip refused ports as
+ * their originals do, but when they find nothing, their "no port found"
+ * error names this as its `cause` (ERR_PORTS_DENIED): privileges or a sandbox,
+ * not busy ports.
+ */
+export class Refusals {
+  count = 0;
+  errno = 0;
+  lowest = 65536;
+
+  /** Notes a try's errno; returns it. */
+  note(errno: number, port: number): number {
+    if (isRefused(errno)) {
+      this.count++;
+      this.errno = errno;
+      this.lowest = Math.min(this.lowest, port);
+    }
+    return errno;
+  }
+
+  /** The ERR_PORTS_DENIED error for `asked` ports looked for `where`, or undefined when no bind was refused. */
+  cause(asked: number, where: string): PortallocError | undefined {
+    return this.count === 0 ? undefined : deniedError(asked, this.count, this.errno, where, this.lowest);
+  }
+
+  /** `error` (a drop-in's "no port found"), with the refusals as its cause when there were any. */
+  explain<E extends Error>(error: E, asked: number, where: string): E {
+    const cause = this.cause(asked, where);
+    if (cause) Object.defineProperty(error, 'cause', { value: cause, configurable: true, writable: true });
+    return error;
+  }
+}
+
+/** Tries in a row, all refused, after which a random search gives up: every bind is refused here. */
+const REFUSED_IN_A_ROW = 64;
+
+/**
+ * A random port for a drop-in that falls back to one (detect-port,
+ * get-port-please), tried and lent as their numbered ports are, so that a
+ * later call asking for that port by number gets it back while it is free, as
+ * with the originals (whose random port is a listen(0)). Candidates are the
+ * kernel's ephemeral range from a random port of bind(0)'s parity (the other
+ * half is left to connect()), then the other parity. Undefined when none is
+ * free; a search whose first tries are all refused stops early (the
+ * refusals say why).
+ */
+export async function tryRandomPort(host: string, since: number, refusals: Refusals, ipv6Only = false): Promise<Tried | undefined> {
+  const [low, high] = ephemeralRange();
+  const size = high - low + 1;
+  const parity = (low + 1) % 2;
+  let start = low + Math.floor(Math.random() * size);
+  if (start % 2 !== parity) start = start === high ? low + ((low % 2) ^ parity) : start + 1;
+  let tries = 0;
+  for (const wanted of [parity, 1 - parity]) {
+    for (let offset = 0; offset < size; offset++) {
+      const port = low + ((start - low + offset) % size);
+      if (port % 2 !== wanted || port === 0) continue;
+      const tried = await tryPort(host, port, since, ipv6Only);
+      if (tried.errno === 0) return tried;
+      tries++;
+      if (!isBusy(refusals.note(tried.errno, port))) return tried;
+      if (refusals.count === tries && tries >= REFUSED_IN_A_ROW) return undefined;
+    }
+  }
+  return undefined;
 }
 
 /** The IP literal Node's listen() would bind for a host name: dns.lookup's first answer. */
