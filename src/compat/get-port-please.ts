@@ -70,7 +70,8 @@ export interface GetSocketOptions {
 export class GetPortError extends Error {
   override name = 'GetPortError';
   readonly code = 'ERR_PORTS_EXHAUSTED';
-  constructor(message: string, options?: ErrorOptions) {
+  // (ES2022's ErrorOptions, spelled out: the declarations must not need ES2022's lib.)
+  constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
 }
