@@ -128,9 +128,39 @@ export function runNode(code: string, args: string[] = [], nodeArgs: string[] = 
  * at a random place, so suites running at once do not meet in fixed ranges.
  */
 export function freeRange(size: number): [number, number] {
-  const probe = spawnSync(process.execPath, ['-e', `const p=require(${JSON.stringify(root + '/dist')});for(;;){const f=20000+Math.floor(Math.random()*12000);let ok=true;for(let q=f;q<f+${size}&&ok;q++)ok=p.isFree(q,{protocol:'both'});if(ok){console.log(f);break}}`], {
-    encoding: 'utf8',
-  });
+  // Free for a non-reuse bind (TCP and UDP, every address), and no portalloc
+  // process claims it (native/claims.h: the port's name and its block's), so a
+  // child process may be handed it.
+  const script = `
+import random, socket, sys
+size = int(sys.argv[1])
+def claimed(name):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        s.connect(b"\\0portalloc/v2/" + name.encode())
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+def free(port):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        s = socket.socket(socket.AF_INET6, kind)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        try:
+            s.bind(("::", port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return not claimed("port/%d" % port) and not claimed("block/%d" % (port >> 5))
+for attempt in range(10000):
+    start = random.randrange(20000, 32000)
+    if all(free(port) for port in range(start, start + size)):
+        print(start)
+        break
+`;
+  const probe = spawnSync('python3', ['-c', script, String(size)], { encoding: 'utf8' });
   const from = Number(probe.stdout.trim());
   if (!Number.isInteger(from) || from < 20000) throw new Error(`no free range found: ${probe.stderr}`);
   return [from, from + size - 1];
