@@ -86,27 +86,27 @@ void Batch::Scan(Candidates& candidates, int pass) {
 
 // A small range that other processes claim ports of too (claims by port):
 // false when no other process does (then the ledger's rule alone, as above).
-// A process that holds as many of its ports as the others leave unclaimed is
-// over its share: it hands out again its own port handed out longest ago
-// (kRecycleAgeMs ago at least, so that its caller has had time to bind it;
-// the check skips it if it is bound) before it claims more. When few ports
-// are left unclaimed, it also gives up one claim per call, of a port last
-// handed out 1.5 kRecycleAgeMs ago or more: a process holds about what its
-// rate of calls needs, and the others find ports to claim
-// (docs/internals.md, "Small ranges").
+// When few ports are left unclaimed, a process that holds at least as many as
+// are left is over its share: it gives up one claim per call, of a port last
+// handed out 1.5 kRecycleAgeMs ago or more, and hands out again its own port
+// handed out longest ago (kRecycleAgeMs ago at least, so that its caller has
+// had time to bind it; the check skips it if it is bound) before it claims
+// more. So a process holds about what its rate of calls needs, and the
+// others find ports to claim (docs/internals.md, "Small ranges").
 bool Batch::Shared(uint32_t low, uint32_t high, Candidates& candidates) {
   const claims::Share share = claims::ShareOf(low, high, probe().Tester());
   if (share.foreign == 0) return false;
   const uint32_t size = high - low + 1;
   const uint32_t unclaimed = size - std::min(size, share.mine + share.foreign);
   std::vector<claims::Owned> owned = claims::OwnedIn(low, high);
-  if (share.mine >= unclaimed) {
-    if (unclaimed < std::max(2u, size / 16)) Shed(&owned);
+  if (unclaimed < std::max(2u, size / 16) && share.mine >= unclaimed) {
+    Shed(&owned);
     Recycle(owned, kRecycleAgeMs, ledger::kRecycle);
   }
   Scan(candidates, ledger::kStrict);
   Recycle(owned, 0, ledger::kRecycleBound);
-  WaitForShed(candidates);
+  WaitForShed(candidates, (low << 16) | high);
+  Recycle(owned, 0, ledger::kRecycle);  // the oldest of its own first, then any port given before
   Scan(candidates, ledger::kReuse);
   return true;
 }
@@ -125,24 +125,32 @@ void Batch::Recycle(const std::vector<claims::Owned>& owned, uint64_t minAgeMs, 
 // rather than hand out a port its own caller got a moment ago.
 // A wait that found nothing (the range's claims are held by processes that
 // are not calling, so none gives one up) is not repeated for a second.
-void Batch::WaitForShed(Candidates& candidates) {
-  static std::atomic<uint64_t> fruitlessAt{0};  // process-wide, as claims are
-  const uint64_t last = fruitlessAt.load(std::memory_order_relaxed);
-  if (!Wanted() || (last != 0 && ledger::NowMs() - last < 1000)) return;
-  for (uint64_t waited = 0; Wanted() && waited < kShedWaitMs; waited += 2) {
+void Batch::WaitForShed(Candidates& candidates, uint32_t rangeKey) {
+  // Process-wide, as claims are: the range whose last wait found nothing, and when.
+  static std::atomic<uint64_t> fruitless{0};  // (NowMs() << 32) | rangeKey
+  const uint64_t last = fruitless.load(std::memory_order_relaxed);
+  if (!Wanted() || (last != 0 && (last & 0xffffffffu) == rangeKey && ledger::NowMs() - (last >> 32) < 1000)) return;
+  const uint64_t deadline = ledger::NowMs() + kShedWaitMs;
+  while (Wanted() && ledger::NowMs() < deadline) {
     usleep(2000);
     Scan(candidates, ledger::kStrict);
   }
-  if (Wanted()) fruitlessAt.store(ledger::NowMs(), std::memory_order_relaxed);
+  if (Wanted()) fruitless.store((ledger::NowMs() << 32) | rangeKey, std::memory_order_relaxed);
 }
 
-// Gives up the claim of the own port handed out longest ago, if that was
-// 1.5 kRecycleAgeMs ago or more and no reservation holds it: more ports than
-// this process needs, which another process can claim.
+// Gives up the claim of the own port handed out longest ago that no
+// reservation holds and no batch has in flight (acquired here while its claim
+// goes), if that was 1.5 kRecycleAgeMs ago or more: more ports than this
+// process needs, which another process can claim.
 void Batch::Shed(std::vector<claims::Owned>* owned) {
-  if (owned->empty() || owned->front().givenAt + kRecycleAgeMs * 3 / 2 > now_ || ledger::Held(owned->front().port, 3)) return;
-  claims::Unport(owned->front().port);
-  owned->erase(owned->begin());
+  for (auto own = owned->begin(); own != owned->end() && own->givenAt + kRecycleAgeMs * 3 / 2 <= now_; ++own) {
+    ledger::Prior prior;
+    if (!ledger::Acquire(own->port, request_.protocol, ledger::kRecycle, &prior, request_.since, now_)) continue;
+    claims::Unport(own->port);
+    ledger::Drop(own->port, request_.protocol, prior);
+    owned->erase(own);
+    return;
+  }
 }
 
 // One candidate: true when it is kept (in flight, checked, bound if held).

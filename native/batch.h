@@ -128,7 +128,7 @@ class Batch {
   bool Shared(uint32_t low, uint32_t high, Candidates& candidates);
   void Recycle(const std::vector<claims::Owned>& owned, uint64_t minAgeMs, int pass);
   void Shed(std::vector<claims::Owned>* owned);
-  void WaitForShed(Candidates& candidates);
+  void WaitForShed(Candidates& candidates, uint32_t rangeKey);
   bool Try(uint32_t port, int pass);
   bool Admit(uint32_t port, bool* freshClaim);
   int CheckPort(uint32_t port, Taken* taken, const char** syscall);

@@ -230,9 +230,11 @@ if (require.main === module) {
       .then(
       (status) => {
         process.exitCode = status;
-        // Die of the signal that killed the command, as a shell's caller expects (its own handlers are gone).
+        // Die of the signal that killed the command, as a shell's caller expects (its own handlers
+        // are gone); for one that dumps core, the status alone (Node's core is nobody's business).
         const signal = (require('./exec') as typeof import('./exec')).killedBy;
-        if (signal && signal !== 'SIGKILL' && signal !== 'SIGSTOP') process.kill(process.pid, signal);
+        const dumpsCore = ['SIGQUIT', 'SIGABRT', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGSYS', 'SIGXCPU', 'SIGXFSZ'];
+        if (signal && !dumpsCore.includes(signal)) process.kill(process.pid, signal);
       },
       (error: unknown) => (process.exitCode = report(error)),
     );

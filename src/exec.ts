@@ -37,7 +37,8 @@ directly: the terminal's signals (Ctrl-C, Ctrl-\\, Ctrl-Z, hang-up) reach it
 once, from the terminal; exec forwards SIGTERM, SIGUSR1 and SIGUSR2. Elsewhere
 (CI, scripts, test runners) the command runs in a process group of its own and
 every signal sent to exec, or to exec's group, reaches it once, by way of exec.
-The exit status is the command's (killed by a signal, exec dies of the same).`;
+The exit status is the command's (killed by a signal, exec dies of the same,
+or exits 128+N for one that dumps core).`;
 
 /** A usage mistake: the CLI prints one line and exits 2. */
 export class ExecUsageError extends Error {
@@ -280,12 +281,14 @@ function shareTerminalSignals(child: ChildProcess): () => void {
  * Playwright and `timeout -s KILL` send to exec's group, which the command is
  * no longer in): a shell in a session of its own reads a pipe only exec holds,
  * and at its end, unless exec said "done" first, kills the group, as the
- * SIGKILL would have had the command stayed in exec's group. Returns the
- * function that stands it down.
+ * SIGKILL would have had the command stayed in exec's group (with a shared
+ * terminal, `group` false: the command alone, when exec alone is killed).
+ * Returns the function that stands it down.
  */
-function killWithExec(child: ChildProcess): () => void {
+function killWithExec(child: ChildProcess, group: boolean): () => void {
   if (child.pid === undefined) return () => {};
-  const watcher = spawn('/bin/sh', ['-c', 'read -r word; [ "$word" = done ] || kill -s KILL -- -"$0" 2>/dev/null', String(child.pid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  const target = group ? `-${child.pid}` : String(child.pid);
+  const watcher = spawn('/bin/sh', ['-c', 'read -r word; [ "$word" = done ] || kill -s KILL -- "$0" 2>/dev/null', target], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
   watcher.on('error', () => {}); // no /bin/sh: nothing watches, as before
   watcher.stdin!.on('error', () => {});
   watcher.unref();
@@ -293,9 +296,15 @@ function killWithExec(child: ChildProcess): () => void {
   return () => watcher.stdin!.end('done\n');
 }
 
-/** Whether the command should share exec's terminal: stdin is one (a person at it). */
+/** Whether the command should share exec's terminal: exec has one (a person at it, maybe with a redirect). */
 function shareTerminal(): boolean {
-  return process.stdin.isTTY === true;
+  if (!process.stdin.isTTY && !process.stdout.isTTY && !process.stderr.isTTY) return false;
+  try {
+    fs.closeSync(fs.openSync('/dev/tty', 'r')); // a controlling terminal, not only a TTY fd
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The signal that killed the last command `runExec` ran, if one did. */
@@ -338,7 +347,7 @@ export async function runExec(argv: string[], err = (line: string) => process.st
   }
   const stopWatching = whenListening(ports, () => parsed.print && process.stdout.write(`http://localhost:${ports[0]}\n`), release);
   const stopForwarding = detached ? forwardSignals(child) : shareTerminalSignals(child);
-  const standDown = detached ? killWithExec(child) : () => {};
+  const standDown = killWithExec(child, detached);
   return new Promise<number>((resolve) => {
     const done = (status: number) => {
       stopWatching();

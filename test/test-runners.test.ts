@@ -93,8 +93,13 @@ describe(`test runners (${backendName})`, () => {
         return run(process.execPath, args, { cwd: project }).then((ran) => ({ ran, report }));
       });
       for (const { ran, report } of await Promise.all(runs)) {
-        expect(ran.status, ran.stdout + ran.stderr).toBe(0);
-        const result = JSON.parse(fs.readFileSync(report, 'utf8')) as { numPassedTests: number; numFailedTests: number; numTotalTestSuites: number };
+        const result = JSON.parse(fs.readFileSync(report, 'utf8')) as {
+          numPassedTests: number;
+          numFailedTests: number;
+          testResults: { assertionResults: { title: string; status: string; failureMessages: string[] }[] }[];
+        };
+        const failures = result.testResults.flatMap((file) => file.assertionResults.filter((test) => test.status !== 'passed').map((test) => `${test.title}: ${test.failureMessages.join(' ').slice(0, 600)}`));
+        expect(ran.status, ran.stdout + ran.stderr + failures.join('\n')).toBe(0);
         expect(result).toMatchObject({ numPassedTests: 80, numFailedTests: 0 });
         expect(ran.stdout + ran.stderr).not.toContain('EADDRINUSE');
       }
@@ -279,7 +284,7 @@ describe.runIf(native)('portalloc exec with a real dev server', () => {
       expect(response.status).toBe(200);
       expect(await response.text()).toContain('served by vite');
       // vite itself says where it listens: the same port.
-      expect(dev.lines.join('\n')).toMatch(new RegExp(`localhost:${port}/`));
+      expect(dev.lines.join('\n').replace(/\x1b\[[0-9;]*m/g, '')).toMatch(new RegExp(`localhost:${port}/`));
     } finally {
       await dev.stop();
       fs.rmSync(project, { recursive: true, force: true });
