@@ -14,7 +14,7 @@
  */
 import net from 'node:net';
 import { allocate, backend, reserveAsync, type Reservation } from './allocate';
-import { checkCount, checkKeys } from './options';
+import { checkCount, checkExclude, checkKeys } from './options';
 import { exhaustedError } from './errors';
 import type { ReserveOptions } from './options';
 
@@ -56,7 +56,10 @@ export class TestPorts {
 
   private async takeLocked(count: number, options: TestPortOptions | undefined): Promise<number[]> {
     const taken: number[] = [];
-    const refused = new Set<number>(options?.exclude ?? []);
+    // Read once, through the option's checks (coded errors, a bound on endless iterables).
+    const excluded = checkExclude(options?.exclude);
+    const refused = new Set<number>();
+    for (let port = 1; excluded && port < 65536; port++) if (excluded[port >> 3]! & (1 << (port & 7))) refused.add(port);
     for (let round = 0; round < LOCK_ROUNDS && taken.length < count; round++) {
       for (const port of allocate(count - taken.length, { ...options, exclude: refused })) {
         const server = await lock(port);

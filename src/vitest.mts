@@ -2,7 +2,8 @@
  * portalloc/vitest: vitest's `test` with two fixtures, `port` and `ports`,
  * whose ports are held for the test (src/test-ports.ts): the test's own
  * server can listen on them, and no allocator in this process or another is
- * given them, until the test ends. ESM only, as vitest is.
+ * given them, until the test ends (native backend; on the JS backend other
+ * test processes keep off them, docs/test-runners.md). ESM only, as vitest is.
  */
 import { test as base } from 'vitest';
 import { TestPorts, type TestPortOptions } from './test-ports.js';
