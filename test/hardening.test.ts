@@ -177,7 +177,9 @@ describe(`hardening (${backendName})`, () => {
     ].join('\n');
     const file = path.join(os.tmpdir(), `portalloc-tty-${process.pid}.py`);
     fs.writeFileSync(file, command);
-    const line = [process.execPath, cli, 'exec', '--', 'python3', file].map((word) => `'${word}'`).join(' ');
+    // `exec`: script's shell ($SHELL, dash on some machines) would otherwise wait as exec's parent
+    // in the terminal's foreground group, and die of the Ctrl-C itself.
+    const line = 'exec ' + [process.execPath, cli, 'exec', '--', 'python3', file].map((word) => `'${word}'`).join(' ');
     const script = spawn('script', ['-qfec', line, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     let wake = () => {};
