@@ -13,6 +13,7 @@ import os from 'node:os';
 import { MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { CheckKind, type BatchOutcome, type BatchRequest, type ProtocolBits } from './binding';
 import { Ledger, Pass, type Prior } from './ledger';
+import { lockPort, type PortLock } from './port-lock';
 
 interface Held {
   fd: number;
@@ -134,7 +135,14 @@ async function pass(request: BatchRequest, mode: Pass, kept: Kept[], state: { re
     if (excluded(port)) continue;
     const prior = ledger.acquire(port, request.protocol, mode, request.since ?? 0);
     if (prior === undefined) continue;
+    let lock: PortLock | undefined;
     try {
+      // Locked: a test's port (its server may be about to listen), or another process checking it.
+      lock = await lockPort(port);
+      if (!lock) {
+        ledger.drop(port, request.protocol, prior);
+        continue;
+      }
       const held = await bindEach(request, port);
       // allocate keeps nothing bound: the ledger keeps the port the batch's until it is given.
       if (request.check !== CheckKind.Hold) await Promise.all(held.splice(0).map((h) => h.close()));
@@ -148,6 +156,9 @@ async function pass(request: BatchRequest, mode: Pass, kept: Kept[], state: { re
       }
       if (errno === EADDRINUSE || errno === EACCES || errno === EPERM) continue;
       return { errno, syscall: (error as NodeJS.ErrnoException).syscall ?? 'listen', port };
+    } finally {
+      // Unlocked before the batch returns: a fixture locks the port next (test-ports.ts).
+      lock?.unlock();
     }
   }
   return kept.length === request.count ? undefined : { exhausted: true, found: kept.length, refused: state.refused, refusedErrno: state.refusedErrno };
@@ -198,15 +209,20 @@ async function end(id: number, close: boolean): Promise<void> {
 }
 
 async function checkFree(host: string, protocol: ProtocolBits, port: number) {
-  for (const kind of [1, 2] as const) {
-    if (!(protocol & kind)) continue;
-    try {
-      await (await (kind === 1 ? listenTcp(host, port) : bindUdp(host, port))).close();
-    } catch (error) {
-      return { errno: errnoOf(error), syscall: (error as NodeJS.ErrnoException).syscall ?? 'listen' };
+  let lock: PortLock | undefined;
+  try {
+    // A locked port is a test's, or being checked: busy, and not to be bound under its owner.
+    lock = await lockPort(port);
+    if (!lock) return { errno: EADDRINUSE, syscall: 'listen' };
+    for (const kind of [1, 2] as const) {
+      if (protocol & kind) await (await (kind === 1 ? listenTcp(host, port) : bindUdp(host, port))).close();
     }
+    return { errno: 0, syscall: 'listen' };
+  } catch (error) {
+    return { errno: errnoOf(error), syscall: (error as NodeJS.ErrnoException).syscall ?? 'listen' };
+  } finally {
+    lock?.unlock();
   }
-  return { errno: 0, syscall: 'listen' };
 }
 
 async function lookup(host: string) {

@@ -7,15 +7,15 @@
  * Native backend: a shared reservation (a Node server listens while it is
  * held; the ledger, the claims and the kernel keep everyone else off). JS
  * backend, which has no shared holds and no claims: `allocate` (the ledger
- * keeps this process off the port) plus a lock for the other test processes,
- * an abstract unix socket `\0portalloc/v2/test-port/<port>` listened on with
- * node:net; other processes' plain `allocate` can still be given the port
- * until the test's server listens (docs/test-runners.md).
+ * keeps this process off the port) plus the port's lock (port-lock.ts), which
+ * every JS-backend check in every process respects: none binds the port under
+ * the test's server. Another process's plain `allocate` may have been given
+ * the port just before the test was (docs/test-runners.md).
  */
-import net from 'node:net';
 import { allocate, backend, reserveAsync, type Reservation } from './allocate';
 import { checkCount, checkExclude, checkKeys } from './options';
 import { exhaustedError } from './errors';
+import { lockPort, type PortLock } from './port-lock';
 import type { ReserveOptions } from './options';
 
 /** Options of a test's `ports(count, options)`: `reserve`'s, less `shared` (always on). */
@@ -27,20 +27,12 @@ const TAKE_OPTIONS = new Set(['host', 'protocol', 'range', 'order', 'exclude']);
 /** Rounds of "allocate, then lock" before the JS backend gives up (each lock refused means another test process has the port). */
 const LOCK_ROUNDS = 64;
 
-function lock(port: number): Promise<net.Server | undefined> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(undefined) : reject(error)));
-    server.listen(`\0portalloc/v2/test-port/${port}`, () => resolve(server.unref()));
-  });
-}
-
 /** One test's (or one worker's) ports: `take` as often as needed, `release` once at the end. */
 export class TestPorts {
   // TypeScript's `private`, not `#`: a `#` field puts `#private` in the declarations, which
   // do not type-check for a user whose target is older than ES2015 (TypeScript's default).
   private readonly holds: Reservation[] = [];
-  private readonly locks: net.Server[] = [];
+  private readonly locks: PortLock[] = [];
 
   /** `count` ports, held until {@link release}. */
   async take(count: number, options?: TestPortOptions): Promise<number[]> {
@@ -62,9 +54,9 @@ export class TestPorts {
     for (let port = 1; excluded && port < 65536; port++) if (excluded[port >> 3]! & (1 << (port & 7))) refused.add(port);
     for (let round = 0; round < LOCK_ROUNDS && taken.length < count; round++) {
       for (const port of allocate(count - taken.length, { ...options, exclude: refused })) {
-        const server = await lock(port);
-        if (server) {
-          this.locks.push(server);
+        const lock = await lockPort(port);
+        if (lock) {
+          this.locks.push(lock);
           taken.push(port);
         } else {
           refused.add(port);
@@ -78,6 +70,6 @@ export class TestPorts {
   /** Lets every port go; idempotent. */
   release(): void {
     for (const hold of this.holds.splice(0)) hold.release();
-    for (const server of this.locks.splice(0)) server.close();
+    for (const lock of this.locks.splice(0)) lock.unlock();
   }
 }

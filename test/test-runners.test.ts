@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { backendName, cli, root } from './helpers';
+import { backendName, cli, freeRange, root } from './helpers';
 
 const native = backendName === 'native';
 const runners = path.join(root, 'test', 'fixtures', 'runners');
@@ -105,6 +105,37 @@ describe(`test runners (${backendName})`, () => {
       }
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it("a test's port, before its server listens: another process's allocate and isFree keep off it, and the server then listens", async () => {
+    const [low] = freeRange(1);
+    const code = `
+      const { TestPorts } = require(${JSON.stringify(path.join(root, 'dist', 'test-ports.js'))});
+      const net = require('node:net');
+      const held = new TestPorts();
+      setInterval(() => {}, 1000); // alive until stopped
+      held.take(1, { range: [${low}, ${low}] }).then(([port]) => {
+        console.log('port ' + port);
+        process.once('SIGUSR2', () => {
+          const server = net.createServer().listen(port, () => console.log('listening'));
+          server.once('error', (error) => console.log('error ' + error.code));
+        });
+      });`;
+    const test = new Running(process.execPath, ['-e', code]);
+    try {
+      expect(Number((await test.line(/^port (\d+)$/))[1])).toBe(low);
+      const other = await run(process.execPath, ['-e', `
+        const { allocate, isFree } = require(${dist});
+        let given;
+        try { given = allocate(1, { range: [${low}, ${low}] }); } catch (error) { given = error.code; }
+        console.log(JSON.stringify({ given, free: isFree(${low}) }));`]);
+      expect(JSON.parse(other.stdout), other.stderr).toEqual({ given: 'ERR_PORTS_EXHAUSTED', free: false });
+      test.child.kill('SIGUSR2');
+      await test.line(/^(listening|error \w+)$/);
+      expect(test.lines).toContain('listening');
+    } finally {
+      await test.stop();
     }
   });
 
