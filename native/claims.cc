@@ -210,11 +210,18 @@ void Unport(uint32_t port) {
 Share ShareOf(uint32_t low, uint32_t high, int tester) {
   Share share;
   std::lock_guard<std::mutex> guard(lock);
+  // Each block's name is tested once, not once per port (a connect() each: this runs every call).
+  uint32_t blockKey = 0;
+  bool blockMine = false, blockForeign = false;
   for (uint32_t port = low; port <= high; ++port) {
-    const uint32_t blockKey = kBlockKey + (port >> kBlockShift);
+    if (kBlockKey + (port >> kBlockShift) != blockKey) {
+      blockKey = kBlockKey + (port >> kBlockShift);
+      blockMine = table.count(blockKey) != 0;
+      blockForeign = !blockMine && Bound(blockKey, tester);
+    }
     if (table.count(port) != 0) {
       ++share.mine;
-    } else if (table.count(blockKey) == 0 && (Bound(port, tester) || Bound(blockKey, tester))) {
+    } else if (!blockMine && (blockForeign || Bound(port, tester))) {
       ++share.foreign;
     }
   }
