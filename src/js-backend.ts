@@ -11,6 +11,7 @@ import { MessageChannel, MessagePort, receiveMessageOnPort, Worker } from 'node:
 import type { BatchOutcome, BatchRequest, Binding, Errno, PortTry, ProtocolBits } from './binding';
 import type { WorkerCall } from './js-worker';
 import { processLedger, Pass } from './ledger';
+import { lockPort, type PortLock } from './port-lock';
 
 const EADDRINUSE = 98;
 const EINVAL = 22;
@@ -188,13 +189,37 @@ export class JsBinding implements Binding {
   }
 }
 
-/** Whether a Node server could listen on `port` at `host` ('' for every local address): one listen, closed again. */
-function listenOnce(host: string, port: number, ipv6Only: boolean): Promise<Errno> {
+/**
+ * Whether a Node server could listen on `port` at `host` ('' for every local
+ * address): one listen, closed again, under the port's lock (port-lock.ts; a
+ * locked port is busy: a test's, or being checked).
+ */
+async function listenOnce(host: string, port: number, ipv6Only: boolean): Promise<Errno> {
+  let lock: PortLock | undefined;
+  try {
+    lock = await lockPort(port);
+  } catch (error) {
+    return { errno: errnoOf(error), syscall: (error as NodeJS.ErrnoException).syscall ?? 'listen' };
+  }
+  if (!lock) return { errno: EADDRINUSE, syscall: 'listen' };
+  try {
+    return await listenUnlocked(host, port, ipv6Only);
+  } finally {
+    lock.unlock();
+  }
+}
+
+function errnoOf(error: unknown): number {
+  const errno = (error as NodeJS.ErrnoException).errno;
+  return typeof errno === 'number' ? Math.abs(errno) : EINVAL;
+}
+
+function listenUnlocked(host: string, port: number, ipv6Only: boolean): Promise<Errno> {
   return new Promise((resolve) => {
     const server = net.createServer();
     server.unref();
     server.once('error', (error: NodeJS.ErrnoException) => {
-      resolve({ errno: typeof error.errno === 'number' ? Math.abs(error.errno) : EINVAL, syscall: error.syscall ?? 'listen' });
+      resolve({ errno: errnoOf(error), syscall: error.syscall ?? 'listen' });
     });
     server.listen(host === '' ? { port } : { port, host, ipv6Only }, () => server.close(() => resolve({ errno: 0, syscall: 'listen' })));
   });
