@@ -13,8 +13,17 @@
  * So no JS-backend check, in any process, binds a test's port while the
  * test's server may be starting to listen on it (which would make that
  * listen fail with EADDRINUSE), and a test locks no port a check is binding.
+ * Linux only (below).
  */
 import net from 'node:net';
+
+/**
+ * Abstract unix names exist on Linux alone (libuv refuses them elsewhere with
+ * EINVAL): on other systems a lock is given at once and locks nothing, so the
+ * JS backend there checks and tests take ports as they did before the locks.
+ */
+const namesExist = process.platform === 'linux';
+const NO_LOCK: PortLock = { unlock() {} };
 
 /** The lock's name (in the network namespace, not the file system). */
 export function lockName(port: number): string {
@@ -33,6 +42,7 @@ export interface PortLock {
  * The lock keeps no event loop alive.
  */
 export function lockPort(port: number): Promise<PortLock | undefined> {
+  if (!namesExist) return Promise.resolve(NO_LOCK);
   return new Promise((resolve, reject) => {
     // Nobody connects (a test of the name would use connect(); none does): a stray connection is dropped.
     const server = net.createServer((socket) => socket.destroy());

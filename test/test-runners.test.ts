@@ -143,6 +143,22 @@ describe(`test runners (${backendName})`, () => {
     }
   });
 
+  it.runIf(!native)('off Linux (no abstract unix names, emulated): the JS backend allocates, checks, and gives a test its ports, without locks', async () => {
+    const ran = await run(process.execPath, ['-r', path.join(root, 'test', 'fixtures', 'no-abstract-names.cjs'), '-e', `
+      const { allocate, isFree, getPort, namedPort } = require(${dist});
+      const { TestPorts } = require(${JSON.stringify(path.join(root, 'dist', 'test-ports.js'))});
+      (async () => {
+        const ports = allocate(3);
+        const held = new TestPorts();
+        const taken = await held.take(2);
+        held.release();
+        const named = await namedPort('web');
+        console.log(JSON.stringify({ platform: process.platform, ports: ports.length, free: typeof isFree(ports[0]), getPort: typeof (await getPort()), taken: taken.length, named: typeof named }));
+      })();`]);
+    expect(ran.stderr).toBe('');
+    expect(JSON.parse(ran.stdout)).toEqual({ platform: 'darwin', ports: 3, free: 'boolean', getPort: 'number', taken: 2, named: 'number' });
+  });
+
   it('two Playwright runs at once with 4 workers (API tests, no browser): test- and worker-scoped ports', async () => {
     const project = path.join(runners, 'playwright');
     const playwright = path.join(root, 'node_modules', '@playwright', 'test', 'cli.js');
