@@ -8,7 +8,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import { reserve, type Reservation } from './allocate';
+import { backend, reserve, type Reservation } from './allocate';
+import { sharedUnsupported } from './options';
 import { spawnWithSockets } from './handoff';
 import { firstUsable, nameKey, ownName, usable, type NameOwner } from './named';
 
@@ -317,6 +318,8 @@ export async function runExec(argv: string[], err = (line: string) => process.st
     process.stdout.write(EXEC_HELP + '\n');
     return 0;
   }
+  // exec's holds are shared: on the JS backend, say so before a name is owned (no abstract names off Linux).
+  if (backend !== 'native') throw sharedUnsupported();
   const owner = parsed.name === undefined ? undefined : await ownName(nameKey(parsed.name, { project: parsed.project, range: parsed.range, host: parsed.host }));
   let held: { ports: number[]; holds: Reservation[] };
   try {

@@ -157,6 +157,10 @@ describe(`test runners (${backendName})`, () => {
       })();`]);
     expect(ran.stderr).toBe('');
     expect(JSON.parse(ran.stdout)).toEqual({ platform: 'darwin', ports: 3, free: 'boolean', getPort: 'number', taken: 2, named: 'number' });
+    // exec's holds are shared, which this backend cannot make: said first, not a failed name.
+    const exec = await run(process.execPath, ['-r', path.join(root, 'test', 'fixtures', 'no-abstract-names.cjs'), cli, 'exec', '--name', 'web', '--', 'true']);
+    expect(exec.status).toBe(1);
+    expect(exec.stderr).toMatch(/^portalloc: shared holds need the native backend[^\n]*\n$/);
   });
 
   it('two Playwright runs at once with 4 workers (API tests, no browser): test- and worker-scoped ports', async () => {
