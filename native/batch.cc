@@ -62,16 +62,31 @@ bool Batch::Find() {
   if (request_.coordinate && !blocks_ && Shared(low, high, candidates)) return !failed_;
   // First only ports nobody in this process has had within the window; then,
   // when the range has too few of those, ports this process handed out before
-  // this call began, in candidate order (on from where its last batch of the
-  // kind stopped: the oldest first).
+  // this call began, the oldest first (Reuse).
   const bool usedUp = kernel && ledger::UsedUpRecently(request_.protocol, request_.windowMs);
-  for (int pass : {ledger::kStrict, ledger::kReuse}) {
-    if (pass == ledger::kStrict && usedUp) continue;
-    Scan(candidates, pass);
-    if (!Wanted()) break;
-    if (pass == ledger::kStrict && kernel && !failed_) ledger::NoteUsedUp(request_.protocol);
+  if (!usedUp) {
+    Scan(candidates, ledger::kStrict);
+    if (!Wanted()) return !failed_;
+    if (kernel && !failed_) ledger::NoteUsedUp(request_.protocol);
   }
+  Reuse(candidates, kernel, low, high);
   return !failed_;
+}
+
+// The reuse pass. A range: its ports handed out longest ago first, by the
+// ledger's clock (one order for every thread; a cursor of one thread would
+// meet ports another thread gave a moment ago). The kernel's range: in
+// candidate order, on from where the last batch of the kind stopped (sorting
+// ~28,000 ports a call would cost more than it saves there).
+void Batch::Reuse(Candidates& candidates, bool kernel, uint32_t low, uint32_t high) {
+  if (kernel) return Scan(candidates, ledger::kReuse);
+  const uint32_t refused = result_.refused;
+  result_.refused = 0;
+  for (uint32_t port : ledger::OldestFirst(low, high, request_.protocol)) {
+    if (!Wanted()) break;
+    Try(port, ledger::kReuse);
+  }
+  result_.refused = std::max(refused, result_.refused);
 }
 
 void Batch::Scan(Candidates& candidates, int pass) {
@@ -107,7 +122,7 @@ bool Batch::Shared(uint32_t low, uint32_t high, Candidates& candidates) {
   Recycle(owned, 0, ledger::kRecycleBound);
   WaitForShed(candidates, (low << 16) | high);
   Recycle(owned, 0, ledger::kRecycle);  // the oldest of its own first, then any port given before
-  Scan(candidates, ledger::kReuse);
+  Reuse(candidates, false, low, high);
   return true;
 }
 

@@ -125,6 +125,7 @@ class Batch {
   };
   bool Wanted();
   void Scan(Candidates& candidates, int pass);
+  void Reuse(Candidates& candidates, bool kernel, uint32_t low, uint32_t high);
   bool Shared(uint32_t low, uint32_t high, Candidates& candidates);
   void Recycle(const std::vector<claims::Owned>& owned, uint64_t minAgeMs, int pass);
   void Shed(std::vector<claims::Owned>* owned);

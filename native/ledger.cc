@@ -130,6 +130,22 @@ bool Held(uint32_t port, int protocol) {
   return held;
 }
 
+std::vector<uint32_t> OldestFirst(uint32_t low, uint32_t high, int protocol) {
+  std::vector<std::pair<uint32_t, uint32_t>> ages;  // (tick handed out at, port)
+  ages.reserve(high - low + 1);
+  for (uint32_t port = low; port <= high; ++port) {
+    uint32_t tick = 0;
+    // (kBoth: the later of its two handoffs; kPending, not delivered yet, sorts last.)
+    Each(port, protocol, [&](std::atomic<uint64_t>&, int i) { tick = std::max(tick, handedAt[i][port & 0xffff].load(std::memory_order_acquire)); });
+    ages.emplace_back(tick, port);
+  }
+  std::sort(ages.begin(), ages.end());
+  std::vector<uint32_t> ports;
+  ports.reserve(ages.size());
+  for (const auto& age : ages) ports.push_back(age.second);
+  return ports;
+}
+
 namespace {
 std::atomic<uint64_t> usedUp[4];  // by protocol bits: NowMs() of the last short strict pass
 }  // namespace

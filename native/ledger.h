@@ -80,6 +80,13 @@ void Unhold(uint32_t port, int protocol, uint64_t deadline);
 // Whether a reservation of this process holds the port for this protocol (kBoth: for either).
 bool Held(uint32_t port, int protocol);
 
+// The ports of [low, high], the one handed out longest ago first (by the
+// handoff clock: one order for every thread of the process; ports never handed
+// out come first, ports not delivered yet last). The reuse pass of a range
+// goes in this order, so it hands out again what this process's callers have
+// had longest, whichever thread gave it.
+std::vector<uint32_t> OldestFirst(uint32_t low, uint32_t high, int protocol);
+
 // A hint, not a stamp: a strict pass over the kernel's whole range found too
 // few ports (this process handed most of them out within the window). For a
 // short while after, batches of that protocol go straight to the reuse pass

@@ -130,7 +130,9 @@ interface Kept {
 /** One pass over the candidates: each port acquired in the ledger, then bound (or skipped). */
 async function pass(request: BatchRequest, mode: Pass, kept: Kept[], state: { refused: number; refusedErrno: number }): Promise<BatchOutcome | undefined> {
   const excluded = (port: number) => request.exclude !== undefined && ((request.exclude[port >> 3]! >> (port & 7)) & 1) === 1;
-  for (const port of candidates(request)) {
+  // A range's reuse pass: the ports handed out longest ago first, whichever thread gave them (native/batch.cc, Reuse).
+  const order = mode === Pass.Reuse && request.rangeFrom !== 0 ? ledger.oldestFirst(request.rangeFrom, request.rangeTo, request.protocol) : candidates(request);
+  for (const port of order) {
     if (kept.length === request.count) return undefined;
     if (excluded(port)) continue;
     const prior = ledger.acquire(port, request.protocol, mode, request.since ?? 0);

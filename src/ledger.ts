@@ -121,6 +121,20 @@ export class Ledger {
     Atomics.store(this.#stamps, port, ((nowMs() + BigInt(windowMs)) & DEADLINE) | LENT);
   }
 
+  /**
+   * The ports of [low, high], the one handed out longest ago first, by the
+   * handoff clock (native/ledger.h, OldestFirst): the order of a range's reuse pass.
+   */
+  oldestFirst(low: number, high: number, protocol: number): number[] {
+    const ticks = new Float64Array(high - low + 1);
+    for (let port = low; port <= high; port++) {
+      let tick = 0;
+      this.#each(port, protocol, (index) => (tick = Math.max(tick, Atomics.load(this.#handedAt, index))));
+      ticks[port - low] = tick;
+    }
+    return Array.from({ length: high - low + 1 }, (_, i) => low + i).sort((a, b) => ticks[a - low]! - ticks[b - low]! || a - b);
+  }
+
   #each(port: number, protocol: number, f: (index: number, i: number) => void): void {
     if (protocol & 1) f(port, 0);
     if (protocol & 2) f(65536 + port, 1);

@@ -4,6 +4,7 @@
  * on both backends where the mode exists, in the default (coordinated) mode.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { allocate, allocateAsync, reserve, waitUntilFree, type Reservation } from '../dist/index.js';
@@ -180,6 +181,32 @@ describe(`one owner for every port (${backendName})`, () => {
       expect(Number(handoffs), row).toBe(8 * 4 * 60);
       expect(Number(collisions), row).toBe(0);
     }
+  });
+
+  it('a worker thread reusing a used-up range gets the ports handed out longest ago, not those the main thread gave last', async () => {
+    const range = freeRange(10);
+    // Ascending: before the fix each thread reused from the range's start, whatever it had given last.
+    const main = Array.from({ length: 13 }, () => allocate(1, { range, order: 'ascending' })[0]!);
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const { allocate } = require(workerData.dist);
+       parentPort.postMessage(Array.from({ length: 5 }, () => allocate(1, { range: workerData.range, order: 'ascending' })[0]));`,
+      { eval: true, workerData: { dist: path.join(root, 'dist', 'index.js'), range } },
+    );
+    const got = await new Promise<number[]>((resolve, reject) => worker.once('message', resolve).once('error', reject));
+    // Main's 11th to 13th calls reused its first three ports; the oldest after those come next.
+    expect(main.slice(10)).toEqual(main.slice(0, 3));
+    expect(got).toEqual(main.slice(3, 8));
+  });
+
+  it('the main thread and 3 worker threads handing off single ports from a 101-port range never collide', () => {
+    const isolate = spawnSync('unshare', ['-n', 'true']).status === 0;
+    const args = [path.join(root, 'test', 'fixtures', 'thread-handoff.cjs'), '4', '2', '100', isolate ? '23000-23100' : freeRange(101).join('-')];
+    const result = isolate
+      ? spawnSync('unshare', ['-n', 'sh', '-c', `ip link set lo up && exec "${process.execPath}" ${args.map((arg) => `'${arg}'`).join(' ')}`], { encoding: 'utf8', env: process.env })
+      : spawnSync(process.execPath, args, { encoding: 'utf8', env: process.env });
+    expect(result.status, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ handoffs: 800, inUse: 0 });
   });
 
   it('a port handed out stays out of this process for the window: allocate never returns it to a later call while free ports remain', () => {
