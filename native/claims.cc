@@ -38,6 +38,9 @@ std::mutex& lock = *new std::mutex();
 std::condition_variable& wake = *new std::condition_variable();
 std::unordered_map<uint32_t, Claim>& table = *new std::unordered_map<uint32_t, Claim>();
 bool reaping = false;  // the reaper thread runs (lock held to read or write)
+// Open claims of each kind, [0] ports, [1] blocks: each kind has a cap of its own (Take).
+uint32_t openCount[2] = {0, 0};
+uint32_t& OpenOf(uint32_t key) { return openCount[key >= kBlockKey ? 1 : 0]; }
 std::atomic<uint64_t> window{20000};
 
 socklen_t NameOf(uint32_t key, sockaddr_un* address) {
@@ -93,6 +96,7 @@ void ExpireLocked(uint64_t now) {
       ++it;
     } else {
       close(it->second.fd);
+      --OpenOf(it->first);
       it = table.erase(it);
     }
   }
@@ -121,6 +125,7 @@ uint32_t ForeignPortsOf(uint32_t block, int tester) {
 // A new claim (lock held): starts the reaper if it is not running.
 Claim& Add(uint32_t key, int fd) {
   Claim& claim = table.emplace(key, Claim{fd, ledger::NowMs()}).first->second;
+  ++OpenOf(key);
   if (!reaping) {
     reaping = true;
     std::thread(Reap).detach();
@@ -137,7 +142,9 @@ Answer Take(uint32_t key, int tester, bool* fresh) {
     found->second.lastUse = ledger::NowMs();
     return kMine;
   }
-  if (table.size() >= Cap()) return Bound(key, tester) ? kForeign : kUnclaimed;
+  // (Ports and blocks apart: a process's many single-port claims, in small ranges or by drop-ins,
+  // never leave its batches of the kernel's range without blocks, nor the other way round.)
+  if (OpenOf(key) >= Cap()) return Bound(key, tester) ? kForeign : kUnclaimed;
   const int fd = Bind(key);
   if (fd < 0 && errno == EADDRINUSE) return kForeign;
   if (fd < 0) return Bound(key, tester) ? kForeign : kUnclaimed;  // EMFILE, ENFILE, ENOBUFS
@@ -150,6 +157,7 @@ void Forget(uint32_t key) {
   auto found = table.find(key);
   if (found == table.end()) return;
   close(found->second.fd);
+  --OpenOf(key);
   table.erase(found);
 }
 
@@ -255,6 +263,7 @@ void ReleaseAll() {
   std::lock_guard<std::mutex> guard(lock);
   for (auto& entry : table) close(entry.second.fd);
   table.clear();
+  openCount[0] = openCount[1] = 0;
 }
 
 uint32_t Count() {

@@ -19,8 +19,10 @@
 // a port claim made later sees the block and steps back.)
 //
 // The table is process-wide (claims belong to the process, not to a thread:
-// a worker's exit keeps them) and mutex-guarded. At most Cap() claims are open
-// at once; past that, ports are handed out unclaimed (giving way), but every
+// a worker's exit keeps them) and mutex-guarded. At most Cap() port claims and
+// Cap() block claims are open at once (apart, so that many single-port claims
+// never leave the kernel range's batches without blocks); past that, ports are
+// handed out unclaimed (giving way), but every
 // name is still tested, so no other process's claim is ever overlooked. Each
 // claim closes `windowMs` after its last use, unless a reservation still holds
 // one of its ports, closed by a reaper thread of the addon's own that runs
@@ -42,7 +44,7 @@ enum Answer : uint8_t {
   kUnclaimed,  // no fd to spare: hand the port out without a claim (giving way)
 };
 
-// At most this many claims at once: a sixteenth of RLIMIT_NOFILE, 1 to 512.
+// At most this many claims of each kind (ports, blocks) at once: a sixteenth of RLIMIT_NOFILE, 1 to 512.
 uint32_t Cap();
 
 // How long claims live after their last use (CLAIM_MS); each request sets it.

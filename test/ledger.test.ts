@@ -167,6 +167,25 @@ describe(`one owner for every port (${backendName})`, () => {
   });
 
   // Cross-process claims are the native backend's (the JS backend has the in-process ledger only).
+  it.runIf(native)("a process whose drop-ins made 600 single-port claims still claims blocks: another process's allocate(20000) gets none of its allocate(200)", () => {
+    const code = `
+      const { execFileSync } = require('node:child_process');
+      const { allocate } = require(${JSON.stringify(path.join(root, 'dist', 'index.js'))});
+      const { detect } = require(${JSON.stringify(path.join(root, 'dist', 'compat', 'detect-port.js'))});
+      (async () => {
+        for (let i = 0; i < 600; i++) await detect(0); // random ports, each claimed alone
+        const mine = allocate(200);
+        const theirs = new Set(JSON.parse(execFileSync(process.execPath, ['-e', 'process.stdout.write(JSON.stringify(require(process.argv[1]).allocate(20000)))', ${JSON.stringify(path.join(root, 'dist', 'index.js'))}], { encoding: 'utf8' })));
+        console.log(JSON.stringify(mine.filter((port) => theirs.has(port))));
+      })();`;
+    const isolate = spawnSync('unshare', ['-n', 'true']).status === 0;
+    const result = isolate
+      ? spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$0" -e "$1"', process.execPath, code], { encoding: 'utf8', env: process.env })
+      : spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: process.env });
+    expect(result.status, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual([]);
+  });
+
   it.runIf(native)('8 processes handing off single ports from a 101-port range never collide (coordinated allocate and the get-port drop-in)', () => {
     const isolate = spawnSync('unshare', ['-n', 'true']).status === 0;
     const args = ['bench/handoff.mjs', '--workers', '8', '--loops', '4', '--cycles', '60', '--range', '23000-23100', '--modes', 'coordinated,dropin-get-port'];
