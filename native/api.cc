@@ -301,6 +301,22 @@ Napi::Value CheckListen(const Napi::CallbackInfo& info) {
   return Compat(info.Env(), error, syscall);
 }
 
+namespace {
+// tryPort's claim argument.
+constexpr uint32_t kClaimPort = 1, kClaimBlock = 2;
+
+// A random drop-in port claimed by its block, as a batch of the kernel's range
+// claims it (Batch::Admit): false when another process has the block, or the
+// port alone. (Its claims stay when the check fails: blocks expire.)
+bool BlockAdmits(uint32_t port, int tester) {
+  uint32_t foreignPorts = 0;
+  const claims::Answer answer = claims::Block(port >> claims::kBlockShift, tester, &foreignPorts);
+  if (answer == claims::kForeign) return false;
+  if (answer == claims::kUnclaimed) return !claims::PortClaimed(port, tester);
+  return !((foreignPorts >> (port & ((1u << claims::kBlockShift) - 1))) & 1);
+}
+}  // namespace
+
 Napi::Value TryPort(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Address address;
@@ -310,7 +326,9 @@ Napi::Value TryPort(const Napi::CallbackInfo& info) {
   if (!ledger::Acquire(port, kTcp, ledger::kCompat, &prior, info[4].As<Napi::Number>().Uint32Value(), ledger::NowMs())) return Compat(env, EADDRINUSE, "bind");
   bool fresh = false;
   Probe& probe = env.GetInstanceData<Registry>()->probe;
-  if (info[3].ToBoolean().Value() && claims::Port(port, probe.Tester(), &fresh) == claims::kForeign) {
+  const uint32_t claim = info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
+  if ((claim == kClaimPort && claims::Port(port, probe.Tester(), &fresh) == claims::kForeign) ||
+      (claim == kClaimBlock && !BlockAdmits(port, probe.Tester()))) {
     ledger::Drop(port, kTcp, prior);
     return Compat(env, EADDRINUSE, "bind");
   }

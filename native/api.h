@@ -33,9 +33,10 @@ Napi::Value CloseProbe(const Napi::CallbackInfo& info);
 Napi::Value CheckFree(const Napi::CallbackInfo& info);
 // checkListen(host, port, ipv6Only) -> { errno, syscall }: could Node listen (check.h).
 Napi::Value CheckListen(const Napi::CallbackInfo& info);
-// tryPort(host, port, ipv6Only, coordinate, since) -> { errno, syscall, prior, fresh }:
-// a drop-in's check of one port; on errno 0 the port is in flight for the
-// caller until lend(port, windowMs) or dropPort(port, prior, fresh).
+// tryPort(host, port, ipv6Only, claim, since) -> { errno, syscall, prior, fresh }:
+// a drop-in's check of one port, claimed (claim 1) alone, (2) by its block, as
+// a random port of the kernel's range, or (0) not at all; on errno 0 the port
+// is in flight for the caller until lend(port, windowMs) or dropPort(port, prior, fresh).
 Napi::Value TryPort(const Napi::CallbackInfo& info);
 Napi::Value Lend(const Napi::CallbackInfo& info);
 // ledgerClock() -> the ledger's handoff clock (ledger.h, Clock), read by a drop-in call when it begins.

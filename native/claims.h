@@ -9,8 +9,9 @@
 // process. Another process tests a name with connect() on an unbound datagram
 // socket: 0 when it is bound, ECONNREFUSED when not (nothing is sent).
 //
-// Large batches (the kernel's range, ranges of 512 ports or more) claim
-// blocks; small ranges and the drop-ins claim single ports, so a 101-port range
+// Large batches (the kernel's range, ranges of 512 ports or more) and the
+// drop-ins' random ports claim blocks; small ranges and the drop-ins' numbered
+// ports claim single ports, so a 101-port range
 // shared by many processes is not four blocks. The two kinds exclude each other
 // in the Dekker way: a port claimer binds its port name, then tests the block;
 // a block owner binds its block, then tests the names of the block's ports.

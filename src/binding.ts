@@ -9,6 +9,13 @@ import path from 'node:path';
 /** 1 TCP, 2 UDP, 3 both: a bit per protocol. */
 export type ProtocolBits = 1 | 2 | 3;
 
+/** How tryPort claims a port for other processes (native/api.h): not, alone, or by its block. */
+export const enum Claim {
+  None = 0,
+  Port = 1,
+  Block = 2,
+}
+
 /** How a batch checks each port (native/batch.h, Check). */
 export const enum CheckKind {
   /** Free now: the probe, or a socket bound and closed (allocate). */
@@ -81,8 +88,12 @@ export interface Binding {
   checkFree(host: string, protocol: ProtocolBits, port: number): Errno;
   /** Could a Node server listen (SO_REUSEADDR + bind + listen)? A port this process holds is busy. */
   checkListen(host: string, port: number, ipv6Only: boolean): Errno | Promise<Errno>;
-  /** checkListen for handing the port out (native/api.h, tryPort); `since`: ledgerClock() when the caller began. */
-  tryPort(host: string, port: number, ipv6Only: boolean, coordinate: boolean, since: number): PortTry | Promise<PortTry>;
+  /**
+   * checkListen for handing the port out (native/api.h, tryPort), with the
+   * port claimed for other processes as `claim` says; `since`: ledgerClock()
+   * when the caller began.
+   */
+  tryPort(host: string, port: number, ipv6Only: boolean, claim: Claim, since: number): PortTry | Promise<PortTry>;
   /** A drop-in hands the port out: lent for windowMs. */
   lend(port: number, windowMs: number): void;
   /** The ledger's handoff clock (native/ledger.h, Clock). */

@@ -8,7 +8,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { MessageChannel, MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import type { BatchOutcome, BatchRequest, Binding, Errno, PortTry, ProtocolBits } from './binding';
+import type { BatchOutcome, BatchRequest, Binding, Claim, Errno, PortTry, ProtocolBits } from './binding';
 import type { WorkerCall } from './js-worker';
 import { processLedger, Pass } from './ledger';
 import { lockPort, type PortLock } from './port-lock';
@@ -164,7 +164,7 @@ export class JsBinding implements Binding {
     return listenOnce(host, port, ipv6Only);
   }
 
-  async tryPort(host: string, port: number, ipv6Only: boolean, _coordinate: boolean, since: number): Promise<PortTry> {
+  async tryPort(host: string, port: number, ipv6Only: boolean, _claim: Claim, since: number): Promise<PortTry> {
     const prior = this.ledger.acquire(port, 1, Pass.Compat, since);
     if (prior === undefined) return { errno: EADDRINUSE, syscall: 'bind' };
     const result = await listenOnce(host, port, ipv6Only);

@@ -18,6 +18,7 @@ import dns from 'node:dns/promises';
 import net from 'node:net';
 import { getSystemErrorMap, inspect } from 'node:util';
 import { allocate, backend, internalBinding } from '../allocate';
+import { Claim } from '../binding';
 import { CLAIM_MS } from '../coordinate';
 import { config } from '../config';
 import { deniedError, type PortallocError } from '../errors';
@@ -54,11 +55,11 @@ export function begin(): number {
  * process) may have it; the port is then the caller's until it calls
  * {@link lend} (it hands the port out) or {@link drop}.
  */
-export async function tryPort(host: string, port: number, since: number, ipv6Only = false): Promise<Tried> {
+export async function tryPort(host: string, port: number, since: number, ipv6Only = false, claim = Claim.Port): Promise<Tried> {
   if (!zoneKnown(host)) return { errno: EADDRNOTAVAIL, syscall: 'listen', port };
   // get-port's locks bind every drop-in: a port getPort() returned lately is nobody else's either.
   if (isLocked(port)) return { errno: EADDRINUSE, syscall: 'bind', port };
-  const result = await internalBinding.tryPort(host, port, ipv6Only, coordinate, since);
+  const result = await internalBinding.tryPort(host, port, ipv6Only, coordinate ? claim : Claim.None, since);
   return { ...result, port };
 }
 
@@ -167,6 +168,9 @@ export class Refusals {
   }
 }
 
+/** Where the next random port search goes on from (this thread's; undefined: a random start). */
+let nextRandom: number | undefined;
+
 /** Tries in a row, all refused, after which a random search gives up: every bind is refused here. */
 const REFUSED_IN_A_ROW = 64;
 
@@ -175,8 +179,10 @@ const REFUSED_IN_A_ROW = 64;
  * get-port-please), tried and lent as their numbered ports are, so that a
  * later call asking for that port by number gets it back while it is free, as
  * with the originals (whose random port is a listen(0)). Candidates are the
- * kernel's ephemeral range from a random port of bind(0)'s parity (the other
- * half is left to connect()), then the other parity. Undefined when none is
+ * kernel's ephemeral range from bind(0)'s parity (the other half is left to
+ * connect()), then the other parity: the first search from a random port,
+ * each later one on from where the last stopped; each port is claimed for
+ * other processes by its block, as `allocate`'s are. Undefined when none is
  * free; a search whose first tries are all refused stops early (the
  * refusals say why).
  */
@@ -184,15 +190,20 @@ export async function tryRandomPort(host: string, since: number, refusals: Refus
   const [low, high] = ephemeralRange();
   const size = high - low + 1;
   const parity = (low + 1) % 2;
-  let start = low + Math.floor(Math.random() * size);
+  // On from the last random port (as a batch of the kernel's range goes on), so that the blocks
+  // these ports are claimed by fill up: one claim for 16 calls, not one a call.
+  let start = nextRandom !== undefined && nextRandom >= low && nextRandom <= high ? nextRandom : low + Math.floor(Math.random() * size);
   if (start % 2 !== parity) start = start === high ? low + ((low % 2) ^ parity) : start + 1;
   let tries = 0;
   for (const wanted of [parity, 1 - parity]) {
     for (let offset = 0; offset < size; offset++) {
       const port = low + ((start - low + offset) % size);
       if (port % 2 !== wanted || port === 0) continue;
-      const tried = await tryPort(host, port, since, ipv6Only);
-      if (tried.errno === 0) return tried;
+      const tried = await tryPort(host, port, since, ipv6Only, Claim.Block);
+      if (tried.errno === 0) {
+        nextRandom = port + 2;
+        return tried;
+      }
       tries++;
       if (!isBusy(refusals.note(tried.errno, port))) return tried;
       if (refusals.count === tries && tries >= REFUSED_IN_A_ROW) return undefined;
