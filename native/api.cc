@@ -330,7 +330,7 @@ Napi::Value TryPort(const Napi::CallbackInfo& info) {
   if ((claim == kClaimPort && claims::Port(port, probe.Tester(), &fresh) == claims::kForeign) ||
       (claim == kClaimBlock && !BlockAdmits(port, probe.Tester()))) {
     ledger::Drop(port, kTcp, prior);
-    return Compat(env, EADDRINUSE, "bind");
+    return Compat(env, EADDRINUSE, "claim");  // (busy for another process's claim: a search may give way)
   }
   const char* syscall = "bind";
   const int error = portalloc::CheckListen(address, port, info[2].ToBoolean().Value(), &syscall);

@@ -37,6 +37,7 @@ Napi::Value CheckListen(const Napi::CallbackInfo& info);
 // a drop-in's check of one port, claimed (claim 1) alone, (2) by its block, as
 // a random port of the kernel's range, or (0) not at all; on errno 0 the port
 // is in flight for the caller until lend(port, windowMs) or dropPort(port, prior, fresh).
+// EADDRINUSE with syscall "claim": another process claims the port.
 Napi::Value TryPort(const Napi::CallbackInfo& info);
 Napi::Value Lend(const Napi::CallbackInfo& info);
 // ledgerClock() -> the ledger's handoff clock (ledger.h, Clock), read by a drop-in call when it begins.

@@ -189,6 +189,31 @@ describe(`one owner for every port (${backendName})`, () => {
     expect(JSON.parse(result.stdout)).toEqual([]);
   });
 
+  it.runIf(native)("portfinder's and get-port-please's drop-ins find a port another process's drop-ins only claim (nobody bound it), as the originals would", () => {
+    const [low, high] = freeRange(10);
+    const dist = (file: string) => JSON.stringify(path.join(root, 'dist', file));
+    const code = `
+      const { execFileSync } = require('node:child_process');
+      const portfinder = require(${dist('compat/portfinder.js')});
+      (async () => {
+        // This process claims every port of the range (binding none), then another asks for one.
+        await Promise.all(Array.from({ length: 10 }, () => portfinder.getPortPromise({ port: ${low}, stopPort: ${high} })));
+        process.stdout.write(execFileSync(process.execPath, ['-e', \`
+          const portfinder = require(${dist('compat/portfinder.js')});
+          const please = require(${dist('compat/get-port-please.js')});
+          (async () => {
+            const found = async (get) => get().then((port) => port >= ${low} && port <= ${high}, (error) => error.message);
+            console.log(JSON.stringify({
+              portfinder: await found(() => portfinder.getPortPromise({ port: ${low}, stopPort: ${high} })),
+              getPortPlease: await found(() => please.getPort({ port: ${low}, portRange: [${low}, ${high}], random: false })),
+            }));
+          })();\`], { encoding: 'utf8' }));
+      })();`;
+    const result = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: process.env });
+    expect(result.status, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ portfinder: true, getPortPlease: true });
+  });
+
   it.runIf(native)('8 processes handing off single ports from a 101-port range never collide (coordinated allocate and the get-port drop-in)', () => {
     const isolate = spawnSync('unshare', ['-n', 'true']).status === 0;
     const args = ['bench/handoff.mjs', '--workers', '8', '--loops', '4', '--cycles', '60', '--range', '23000-23100', '--modes', 'coordinated,dropin-get-port'];

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Claim } from '../binding';
 import { badPortError, begin, checkListen, drop, isPortNumber, lend, Refusals, resolveListenHost, tryPort, tryRandomPort, type Tried } from './try-port';
 
 /** get-port-please's options (every one optional in {@link GetPortInput}). */
@@ -136,7 +137,11 @@ class Search {
   readonly refusals = new Refusals();
   #address: Promise<string | undefined> | undefined;
 
-  constructor(readonly host: string | undefined) {}
+  /** `claim`: how tries claim ports for other processes (none: giving way, {@link search}). */
+  constructor(
+    readonly host: string | undefined,
+    readonly claim = Claim.Port,
+  ) {}
 
   /** The IP literal to check ('' for every local address); undefined when the name does not resolve. */
   address(): Promise<string | undefined> {
@@ -149,10 +154,10 @@ class Search {
     if (!isPortNumber(number)) throw badPortError(port); // Node's listen() throws it
     const address = await this.address();
     if (address === undefined) return undefined;
-    const tried = number === 0 ? await tryRandomPort(address, this.since, this.refusals) : await tryPort(address, number, this.since);
+    const tried = number === 0 ? await tryRandomPort(address, this.since, this.refusals, false, this.claim) : await tryPort(address, number, this.since, false, this.claim);
     if (tried === undefined) return undefined;
     if (tried.errno !== 0) {
-      this.refusals.note(tried.errno, tried.port);
+      this.refusals.note(tried.errno, tried.port, tried.syscall);
       return undefined;
     }
     if (isSafePort(tried.port)) return tried;
@@ -218,19 +223,26 @@ export async function getPort(input: GetPortInput = {}): Promise<PortNumber> {
   });
   if (candidates.length === 0) candidates.push(3000);
 
-  const search = new Search(options.host);
-  let found = await search.first(candidates);
-  if (!found && options.alternativePortRange.length > 0) {
-    found = await search.first(range(...options.alternativePortRange));
-    const alternative = found ? ` Using alternative port ${found}.` : '';
-    log(options.verbose, `Unable to find an available port (tried ${candidates.join('-')} ${onHost(options.host)}).${alternative}`);
-  }
-  if (!found && asked.random !== false) {
-    // (get-port-please's random fallback fails with getRandomPort's own error.)
-    found = await search.first([0]);
-    if (!found) throw search.error(`Unable to find a random port ${onHost(options.host)}`);
-    log(options.verbose, `Using random port ${found}`);
-  }
+  const look = async (search: Search) => {
+    let found = await search.first(candidates);
+    if (!found && options.alternativePortRange.length > 0) {
+      found = await search.first(range(...options.alternativePortRange));
+      const alternative = found ? ` Using alternative port ${found}.` : '';
+      log(options.verbose, `Unable to find an available port (tried ${candidates.join('-')} ${onHost(options.host)}).${alternative}`);
+    }
+    if (!found && asked.random !== false) {
+      found = await search.first([0]);
+      if (found) log(options.verbose, `Using random port ${found}`);
+    }
+    return found;
+  };
+  let search = new Search(options.host);
+  let found = await look(search);
+  // Nothing found, but ports only other portalloc processes claim were met: once more without
+  // claims, as get-port-please would find those free (giving way, as allocate does).
+  if (!found && search.refusals.claimed > 0) found = await look((search = new Search(options.host, Claim.None)));
+  // (get-port-please's random fallback fails with getRandomPort's own error.)
+  if (!found && asked.random !== false) throw search.error(`Unable to find a random port ${onHost(options.host)}`);
   if (!found) {
     const tried = [options.port, options.portRange.join('-'), options.alternativePortRange.join('-')].filter(Boolean).join(', ');
     throw search.error(`Unable to find an available port ${onHost(options.host)} (tried ${tried})`);
@@ -247,8 +259,9 @@ export async function getPort(input: GetPortInput = {}): Promise<PortNumber> {
  * const port = await getRandomPort();
  */
 export async function getRandomPort(host?: HostAddress): Promise<number> {
-  const search = new Search(host);
-  const port = await search.first([0]);
+  let search = new Search(host);
+  let port = await search.first([0]);
+  if (port === undefined && search.refusals.claimed > 0) port = await (search = new Search(host, Claim.None)).first([0]);
   if (port === undefined) throw search.error(`Unable to find a random port ${onHost(host)}`);
   return port;
 }

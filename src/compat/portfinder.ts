@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { coded } from '../errors';
+import { Claim } from '../binding';
 import { badPortError, begin, checkListen, drop, EADDRNOTAVAIL, EINVAL, isPassedOver, isPortNumber, lend, listenError, Refusals, resolveListenHost, tryPort, type Tried } from './try-port';
 
 /** portfinder's options. */
@@ -108,8 +109,13 @@ export function setBasePath(socketPath: string): void {
 // properties of the module (`exports.basePort`), so assigning `portfinder.basePort`
 // works as it does in portfinder.
 
-/** The first port from `port` up that a Node server could listen on everywhere (and on `host`), tried (try-port.ts). */
-async function findPort(options: PortFinderOptions, since: number): Promise<Tried> {
+/**
+ * The first port from `port` up that a Node server could listen on everywhere
+ * (and on `host`), tried (try-port.ts). A search that finds none, having met
+ * ports only other portalloc processes claim, searches once more without
+ * claims, as portfinder itself would find those free (giving way).
+ */
+async function findPort(options: PortFinderOptions, since: number, claim = Claim.Port): Promise<Tried> {
   const port = Number(options.port) || Number(options.startPort) || Number(basePort);
   const stopPort = Number(options.stopPort) || Number(highestPort);
   let startPort = options.startPort;
@@ -121,21 +127,24 @@ async function findPort(options: PortFinderOptions, since: number): Promise<Trie
   const host = options.host ? await resolveListenHost(options.host) : '';
   const refusals = new Refusals();
   const where = (to: number) => `in range ${port}-${to}${options.host ? ` on ${options.host}` : ''}`;
+  const giveWay = () => refusals.claimed > 0 && claim !== Claim.None;
   for (let candidate = port; candidate <= highestPort; candidate++) {
     if (!isPortNumber(candidate)) throw badPortError(candidate);
-    const tried = await tryFree(candidate, host, options.host, since, refusals);
+    const tried = await tryFree(candidate, host, options.host, since, refusals, claim);
     if (!tried) continue;
     if (candidate <= stopPort) return tried;
     drop(tried);
+    if (giveWay()) return findPort(options, since, Claim.None);
     throw refusals.explain(coded(Error(`No open ports found in between ${startPort} and ${stopPort}`), 'ERR_PORTS_EXHAUSTED'), 1, where(candidate));
   }
+  if (giveWay()) return findPort(options, since, Claim.None);
   throw refusals.explain(coded(Error('No open ports available'), 'ERR_PORTS_EXHAUSTED'), 1, where(highestPort));
 }
 
 /** portfinder checks every local address and the user's host; busy and privileged ports mean "next", other errors stop it. */
-async function tryFree(port: number, host: string, wantedHost: string | undefined, since: number, refusals: Refusals): Promise<Tried | undefined> {
-  const tried = await tryPort('', port, since);
-  if (refusals.note(tried.errno, port) !== 0) {
+async function tryFree(port: number, host: string, wantedHost: string | undefined, since: number, refusals: Refusals, claim: Claim): Promise<Tried | undefined> {
+  const tried = await tryPort('', port, since, false, claim);
+  if (refusals.note(tried.errno, port, tried.syscall) !== 0) {
     if (isPassedOver(tried.errno)) return undefined;
     throw listenError(tried.errno, tried.syscall, '', port);
   }

@@ -63,6 +63,16 @@ export async function tryPort(host: string, port: number, since: number, ipv6Onl
   return { ...result, port };
 }
 
+/**
+ * Whether a try found the port busy only because another portalloc process
+ * claims it (nobody may have bound it). A drop-in's search that finds no port
+ * and met such ports searches once more without claims, as the original would
+ * (giving way, as `allocate` does: docs/internals.md).
+ */
+export function claimedElsewhere(tried: Tried): boolean {
+  return tried.errno === EADDRINUSE && tried.syscall === 'claim';
+}
+
 /** The caller hands a tried port out: no other caller gets it while it is young. */
 export function lend(tried: Tried): void {
   internalBinding.lend(tried.port, CLAIM_MS);
@@ -144,9 +154,12 @@ export class Refusals {
   count = 0;
   errno = 0;
   lowest = 65536;
+  /** Ports found busy only for another process's claim ({@link claimedElsewhere}). */
+  claimed = 0;
 
-  /** Notes a try's errno; returns it. */
-  note(errno: number, port: number): number {
+  /** Notes a try's errno (and syscall: 'claim' for another process's claim); returns it. */
+  note(errno: number, port: number, syscall?: string): number {
+    if (errno === EADDRINUSE && syscall === 'claim') this.claimed++;
     if (isRefused(errno)) {
       this.count++;
       this.errno = errno;
@@ -186,7 +199,7 @@ const REFUSED_IN_A_ROW = 64;
  * free; a search whose first tries are all refused stops early (the
  * refusals say why).
  */
-export async function tryRandomPort(host: string, since: number, refusals: Refusals, ipv6Only = false): Promise<Tried | undefined> {
+export async function tryRandomPort(host: string, since: number, refusals: Refusals, ipv6Only = false, claim = Claim.Block): Promise<Tried | undefined> {
   const [low, high] = ephemeralRange();
   const size = high - low + 1;
   const parity = (low + 1) % 2;
@@ -199,13 +212,13 @@ export async function tryRandomPort(host: string, since: number, refusals: Refus
     for (let offset = 0; offset < size; offset++) {
       const port = low + ((start - low + offset) % size);
       if (port % 2 !== wanted || port === 0) continue;
-      const tried = await tryPort(host, port, since, ipv6Only, Claim.Block);
+      const tried = await tryPort(host, port, since, ipv6Only, claim === Claim.None ? Claim.None : Claim.Block);
       if (tried.errno === 0) {
         nextRandom = port + 2;
         return tried;
       }
       tries++;
-      if (!isBusy(refusals.note(tried.errno, port))) return tried;
+      if (!isBusy(refusals.note(tried.errno, port, tried.syscall))) return tried;
       if (refusals.count === tries && tries >= REFUSED_IN_A_ROW) return undefined;
     }
   }
