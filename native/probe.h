@@ -16,7 +16,8 @@
 // so only allocate uses it, never reserve. TCP only: UDP's bind(0), when its
 // one port is busy, walks every slot of the UDP hash table under each slot's
 // lock (1.2 ms a check here, measured), where a bind of its own costs ~2 us.
-// A port of ip_local_reserved_ports counts as busy (bind(0) never picks one).
+// A port of ip_local_reserved_ports counts as busy (bind(0) never picks one);
+// every batch excludes them anyway (src/options.ts, reservedPorts).
 // While a check listens (about a microsecond) a socket filter drops every
 // packet, so no connection can complete to it.
 #pragma once

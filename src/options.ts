@@ -222,6 +222,44 @@ export function ephemeralRange(): [number, number] {
   return ephemeral;
 }
 
+/** ip_local_reserved_ports as a bitmap (undefined: none), and when it was read (ms). */
+let reserved: { bits: Uint8Array | undefined; at: number } | undefined;
+/** How long a reading of ip_local_reserved_ports serves (a sysctl an administrator changes rarely). */
+const RESERVED_READ_MS = 1000;
+
+/**
+ * The ports of `net.ipv4.ip_local_reserved_ports`, as a bitmap of 65,536 bits
+ * (undefined when there are none, or no /proc). The kernel never picks them
+ * for bind(0) or connect(); portalloc never picks them either: every batch
+ * excludes them, and so do the drop-ins' random ports. Read at most once a second.
+ */
+export function reservedPorts(): Uint8Array | undefined {
+  const now = Date.now();
+  if (reserved && now - reserved.at < RESERVED_READ_MS) return reserved.bits;
+  let bits: Uint8Array | undefined;
+  try {
+    for (const item of fs.readFileSync('/proc/sys/net/ipv4/ip_local_reserved_ports', 'utf8').trim().split(',')) {
+      const [low, high = low] = item.split('-').map(Number);
+      if (!Number.isInteger(low) || !Number.isInteger(high) || low! < 1 || high! > 65535) continue;
+      bits ??= new Uint8Array(8192);
+      for (let port = low!; port <= high!; port++) bits[port >> 3]! |= 1 << (port & 7);
+    }
+  } catch {
+    // Not Linux, or /proc is not mounted: none.
+  }
+  reserved = { bits, at: now };
+  return bits;
+}
+
+/** The user's excluded ports and the reserved ones, as one bitmap (undefined for none). */
+function excluding(user: Uint8Array | undefined): Uint8Array | undefined {
+  const kernel = reservedPorts();
+  if (!kernel) return user;
+  if (!user) return kernel; // (read only: a batch never writes its exclude)
+  for (let i = 0; i < user.length; i++) user[i]! |= kernel[i]!;
+  return user;
+}
+
 /** What a call asks for: allocate's ports, reserve's holds. */
 export type Purpose = 'allocate' | 'reserve';
 
@@ -232,7 +270,7 @@ export function plan(count: unknown, options: unknown, binding: Binding, purpose
   const protocol = checkProtocol(given.protocol);
   const range = checkRange(given.range);
   const order = checkOrder(given.order);
-  const exclude = checkExclude(given.exclude);
+  const exclude = excluding(checkExclude(given.exclude));
   if (given.shared !== undefined && typeof given.shared !== 'boolean') throw typeError('options.shared', 'a boolean', given.shared);
   const timeWait = checkTimeWait(given.reserve);
   const coordinate = checkCoordinate(given.coordinate, backend);

@@ -22,7 +22,7 @@ import { Claim } from '../binding';
 import { CLAIM_MS } from '../coordinate';
 import { config } from '../config';
 import { deniedError, type PortallocError } from '../errors';
-import { ephemeralRange, zoneKnown } from '../options';
+import { ephemeralRange, reservedPorts, zoneKnown } from '../options';
 import { isLocked, lockedPorts } from './locks';
 
 export const EADDRINUSE = 98;
@@ -207,11 +207,12 @@ export async function tryRandomPort(host: string, since: number, refusals: Refus
   // these ports are claimed by fill up: one claim for 16 calls, not one a call.
   let start = nextRandom !== undefined && nextRandom >= low && nextRandom <= high ? nextRandom : low + Math.floor(Math.random() * size);
   if (start % 2 !== parity) start = start === high ? low + ((low % 2) ^ parity) : start + 1;
+  const reserved = reservedPorts(); // (never bind(0)'s answer either)
   let tries = 0;
   for (const wanted of [parity, 1 - parity]) {
     for (let offset = 0; offset < size; offset++) {
       const port = low + ((start - low + offset) % size);
-      if (port % 2 !== wanted || port === 0) continue;
+      if (port % 2 !== wanted || port === 0 || (reserved && reserved[port >> 3]! & (1 << (port & 7)))) continue;
       const tried = await tryPort(host, port, since, ipv6Only, claim === Claim.None ? Claim.None : Claim.Block);
       if (tried.errno === 0) {
         nextRandom = port + 2;
