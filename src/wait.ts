@@ -32,9 +32,16 @@ function checkWaitOptions(port: unknown, options: unknown): { port: number; host
   return { port: checked, ...(host === undefined ? {} : { host }), timeout, interval };
 }
 
-/** Whether a TCP connection to host:port is accepted within `limit` ms (try-port.ts, connectOnce). */
-async function accepts(host: string, port: number, limit: number): Promise<boolean> {
-  return (await connectOnce(host, port, limit)) === true;
+/**
+ * Whether a TCP connection to host:port is accepted within `limit` ms
+ * (try-port.ts, connectOnce); a failure other than "nothing listens" (a host
+ * name that does not resolve, a network that cannot be reached) is kept in
+ * `seen.error`, for the timeout's message.
+ */
+async function accepts(host: string, port: number, limit: number, seen: { error?: NodeJS.ErrnoException }): Promise<boolean> {
+  const result = await connectOnce(host, port, limit);
+  if (result instanceof Error && result.code !== 'ECONNREFUSED') seen.error = result;
+  return result === true;
 }
 
 /** Polls `test` until it is true, or rejects with code 'ETIMEDOUT' once `timeout` ms have passed. */
@@ -48,8 +55,9 @@ async function poll(test: () => Promise<boolean>, timeout: number, interval: num
   }
 }
 
-function timeoutError(message: string, port: number, timeout: number, host: string | undefined): PortallocError {
-  const error = new Error(`portalloc: ${message} within ${timeout} ms`) as PortallocError & { timeout: number };
+function timeoutError(message: string, port: number, timeout: number, host: string | undefined, cause?: NodeJS.ErrnoException): PortallocError {
+  const last = cause ? ` (the last try: ${cause.code ?? cause.message}${cause.code === 'ENOTFOUND' ? `, ${host} does not resolve` : ''})` : '';
+  const error = new Error(`portalloc: ${message} within ${timeout} ms${last}`, cause ? { cause } : undefined) as PortallocError & { timeout: number };
   error.code = 'ETIMEDOUT';
   error.port = port;
   if (host !== undefined) error.address = host;
@@ -72,14 +80,17 @@ export async function waitForPort(port: number, options?: WaitOptions): Promise<
   const { port: checked, host, timeout, interval } = checkWaitOptions(port, options);
   const hosts = host === undefined ? ['127.0.0.1', '::1'] : [host];
   const limit = Math.max(interval, 1000);
+  // (A host name that does not resolve yet is waited for: a container's name, say, resolves once it starts.)
+  const seen: { error?: NodeJS.ErrnoException } = {};
   await poll(
     async () => {
-      for (const candidate of hosts) if (await accepts(candidate, checked, limit)) return true;
+      seen.error = undefined;
+      for (const candidate of hosts) if (await accepts(candidate, checked, limit, seen)) return true;
       return false;
     },
     timeout,
     interval,
-    () => timeoutError(`nothing listened on ${host ?? 'loopback'} port ${checked}`, checked, timeout, host),
+    () => timeoutError(`nothing listened on ${host ?? 'loopback'} port ${checked}`, checked, timeout, host, seen.error),
   );
 }
 

@@ -36,6 +36,13 @@ describe(`waitForPort (${backendName})`, () => {
     expect((error as Error).message).toBe(`portalloc: nothing listened on loopback port ${port} within 150 ms`);
   });
 
+  it("says why when the host never resolved: the timeout's message and cause name ENOTFOUND", async () => {
+    const [port] = freeRange(1);
+    const error = await waitForPort(port, { host: 'nothing.invalid', timeout: 150, interval: 30 }).catch((e: Error) => e);
+    expect(error).toMatchObject({ code: 'ETIMEDOUT', port, cause: { code: 'ENOTFOUND' } });
+    expect((error as Error).message).toBe(`portalloc: nothing listened on nothing.invalid port ${port} within 150 ms (the last try: ENOTFOUND, nothing.invalid does not resolve)`);
+  });
+
   it.runIf(native)('does not take a held (bound, not listening) port for a listener', async () => {
     const hold = reserve(1);
     try {
