@@ -98,10 +98,9 @@ function parseRange(text: string): [number, number] {
 }
 
 function parseExclude(text: string): number[] {
-  return text
-    .split(',')
-    .filter((part) => part.trim() !== '')
-    .map((part) => parsePort(part.trim(), '--exclude'));
+  const parts = text.split(',').map((part) => part.trim());
+  if (parts.includes('')) throw new UsageError(`--exclude must be ports separated by commas, as 8080,8081; got '${text}'`);
+  return parts.map((part) => parsePort(part, '--exclude'));
 }
 
 function parseProtocol(text: string): Protocol {
@@ -188,12 +187,14 @@ export function main(argv: string[], out = (line: string) => process.stdout.writ
     out(version());
     return 0;
   }
-  if (values.name !== undefined) return named(values, positionals, out);
-  if (values.project !== undefined) throw new UsageError('--project goes with --name: portalloc --name web --project .');
   if (positionals[0] === 'check') {
     if (positionals.length < 2) throw new UsageError('check needs at least one port: portalloc check 3000 8080');
+    const others = (['range', 'exclude', 'first', 'timewait', 'name', 'project'] as const).filter((option) => values[option] !== undefined);
+    if (others.length > 0) throw new UsageError(`check goes with --host, --protocol and --json only; got --${others[0]}`);
     return check(positionals.slice(1).map((text) => parsePort(text, 'check')), values, out);
   }
+  if (values.name !== undefined) return named(values, positionals, out);
+  if (values.project !== undefined) throw new UsageError('--project goes with --name: portalloc --name web --project .');
   if (positionals.length > 1) throw new UsageError(`expected at most one count; got '${positionals.join(' ')}'`);
   const countText = positionals[0] ?? '1';
   if (!/^\d+$/.test(countText) || Number(countText) < 1 || Number(countText) > 65535) {

@@ -116,6 +116,11 @@ export function nameKey(name: unknown, options?: NamedPortOptions): NameKey {
   } catch {
     // A directory that does not exist yet names a project all the same.
   }
+  if (fs.statSync(project, { throwIfNoEntry: false })?.isDirectory() === false) {
+    const error = new TypeError(`portalloc: options.project must be a directory; got ${show(checked.project)}, a file`) as PortallocError;
+    error.code = 'ERR_INVALID_ARG_VALUE';
+    throw error;
+  }
   const key = createHash('sha256').update(`${project}\0${name as string}`).digest('hex').slice(0, 32);
   return { name: name as string, project, key, socket: `\0portalloc/v2/name/${key}`, range, host };
 }

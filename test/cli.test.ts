@@ -89,6 +89,13 @@ describe(`portalloc CLI (${backendName})`, () => {
     [['check'], /check needs at least one port/],
     [['check', '70000'], /check must be a port number from 1 to 65535; got '70000'/],
     [['--host'], /--host/],
+    [['--exclude', '1,,2'], /--exclude must be ports separated by commas, as 8080,8081; got '1,,2'/],
+    [['check', '3000', '--first'], /check goes with --host, --protocol and --json only; got --first/],
+    [['check', '3000', '--range', '1-2'], /check goes with --host, --protocol and --json only; got --range/],
+    [['check', '3000', '--timewait'], /got --timewait/],
+    [['check', '3000', '--exclude', '3'], /got --exclude/],
+    [['check', '3000', '--name', 'x'], /got --name/],
+    [['--name', 'web', '--project', __filename], /options.project must be a directory; got '.*', a file/],
   ])('usage error %j exits 2 with one line and no stack', (args, message) => {
     const { status, stdout, stderr } = runCli(args);
     expect(status).toBe(2);
