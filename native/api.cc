@@ -322,11 +322,14 @@ Napi::Value TryPort(const Napi::CallbackInfo& info) {
   Address address;
   uint16_t port;
   if (!ReadHostPort(info, 5, 1, &address, &port) || !info[4].IsNumber()) return env.Undefined();
+  const uint32_t claim = info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
+  const bool random = info.Length() > 5 && info[5].ToBoolean().Value();
   ledger::Prior prior;
-  if (!ledger::Acquire(port, kTcp, ledger::kCompat, &prior, info[4].As<Napi::Number>().Uint32Value(), ledger::NowMs())) return Compat(env, EADDRINUSE, "bind");
+  // A random port: only one nobody here has had (a numbered one answers as its original: kCompat).
+  const ledger::Pass pass = random ? ledger::kStrict : ledger::kCompat;
+  if (!ledger::Acquire(port, kTcp, pass, &prior, info[4].As<Napi::Number>().Uint32Value(), ledger::NowMs())) return Compat(env, EADDRINUSE, "bind");
   bool fresh = false;
   Probe& probe = env.GetInstanceData<Registry>()->probe;
-  const uint32_t claim = info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
   if ((claim == kClaimPort && claims::Port(port, probe.Tester(), &fresh) == claims::kForeign) ||
       (claim == kClaimBlock && !BlockAdmits(port, probe.Tester()))) {
     ledger::Drop(port, kTcp, prior);

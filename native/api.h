@@ -33,9 +33,11 @@ Napi::Value CloseProbe(const Napi::CallbackInfo& info);
 Napi::Value CheckFree(const Napi::CallbackInfo& info);
 // checkListen(host, port, ipv6Only) -> { errno, syscall }: could Node listen (check.h).
 Napi::Value CheckListen(const Napi::CallbackInfo& info);
-// tryPort(host, port, ipv6Only, claim, since) -> { errno, syscall, prior, fresh }:
+// tryPort(host, port, ipv6Only, claim, since, random) -> { errno, syscall, prior, fresh }:
 // a drop-in's check of one port, claimed (claim 1) alone, (2) by its block, as
-// a random port of the kernel's range, or (0) not at all; on errno 0 the port
+// a random port of the kernel's range, or (0) not at all; a random port is
+// only one nobody in the process has had (the strict pass), a numbered one
+// may be one lent before (kCompat: as the original answers); on errno 0 the port
 // is in flight for the caller until lend(port, windowMs) or dropPort(port, prior, fresh).
 // EADDRINUSE with syscall "claim": another process claims the port.
 Napi::Value TryPort(const Napi::CallbackInfo& info);

@@ -73,13 +73,14 @@ bool Batch::Find() {
   return !failed_;
 }
 
-// The reuse pass. A range: its ports handed out longest ago first, by the
-// ledger's clock (one order for every thread; a cursor of one thread would
-// meet ports another thread gave a moment ago). The kernel's range: in
-// candidate order, on from where the last batch of the kind stopped (sorting
-// ~28,000 ports a call would cost more than it saves there).
+// The reuse pass. A range of up to kOldestFirstMax ports: its ports handed
+// out longest ago first, by the ledger's clock (one order for every thread; a
+// cursor of one thread would meet ports another thread gave a moment ago).
+// The kernel's range and larger ranges: in candidate order, on from where the
+// last batch of the kind stopped (a sort of ~28,000 ports a call would cost
+// more than it saves there).
 void Batch::Reuse(Candidates& candidates, bool kernel, uint32_t low, uint32_t high) {
-  if (kernel) return Scan(candidates, ledger::kReuse);
+  if (kernel || high - low + 1 > kOldestFirstMax) return Scan(candidates, ledger::kReuse);
   const uint32_t refused = result_.refused;
   result_.refused = 0;
   for (uint32_t port : ledger::OldestFirst(low, high, request_.protocol)) {

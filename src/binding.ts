@@ -91,9 +91,10 @@ export interface Binding {
   /**
    * checkListen for handing the port out (native/api.h, tryPort), with the
    * port claimed for other processes as `claim` says; `since`: ledgerClock()
-   * when the caller began.
+   * when the caller began; `random`: a port of a random search, which takes no
+   * port lent before (a numbered one may: its original answers so).
    */
-  tryPort(host: string, port: number, ipv6Only: boolean, claim: Claim, since: number): PortTry | Promise<PortTry>;
+  tryPort(host: string, port: number, ipv6Only: boolean, claim: Claim, since: number, random?: boolean): PortTry | Promise<PortTry>;
   /** A drop-in hands the port out: lent for windowMs. */
   lend(port: number, windowMs: number): void;
   /** The ledger's handoff clock (native/ledger.h, Clock). */

@@ -164,8 +164,8 @@ export class JsBinding implements Binding {
     return listenOnce(host, port, ipv6Only);
   }
 
-  async tryPort(host: string, port: number, ipv6Only: boolean, _claim: Claim, since: number): Promise<PortTry> {
-    const prior = this.ledger.acquire(port, 1, Pass.Compat, since);
+  async tryPort(host: string, port: number, ipv6Only: boolean, _claim: Claim, since: number, random = false): Promise<PortTry> {
+    const prior = this.ledger.acquire(port, 1, random ? Pass.Strict : Pass.Compat, since);
     if (prior === undefined) return { errno: EADDRINUSE, syscall: 'bind' };
     const result = await listenOnce(host, port, ipv6Only);
     if (result.errno !== 0) this.ledger.drop(port, 1, prior);

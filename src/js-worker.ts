@@ -28,6 +28,8 @@ export interface WorkerCall {
 }
 
 const EADDRINUSE = 98;
+/** Ranges of up to this many ports reuse the oldest handed out first (native/batch.h, kOldestFirstMax). */
+const OLDEST_FIRST_MAX = 4096;
 const EACCES = 13;
 const EPERM = 1;
 const holds = new Map<number, { held: Held[]; ports: number[]; protocol: number; windowMs: number }>();
@@ -131,7 +133,8 @@ interface Kept {
 async function pass(request: BatchRequest, mode: Pass, kept: Kept[], state: { refused: number; refusedErrno: number }): Promise<BatchOutcome | undefined> {
   const excluded = (port: number) => request.exclude !== undefined && ((request.exclude[port >> 3]! >> (port & 7)) & 1) === 1;
   // A range's reuse pass: the ports handed out longest ago first, whichever thread gave them (native/batch.cc, Reuse).
-  const order = mode === Pass.Reuse && request.rangeFrom !== 0 ? ledger.oldestFirst(request.rangeFrom, request.rangeTo, request.protocol) : candidates(request);
+  const oldestFirst = mode === Pass.Reuse && request.rangeFrom !== 0 && request.rangeTo - request.rangeFrom + 1 <= OLDEST_FIRST_MAX;
+  const order = oldestFirst ? ledger.oldestFirst(request.rangeFrom, request.rangeTo, request.protocol) : candidates(request);
   for (const port of order) {
     if (kept.length === request.count) return undefined;
     if (excluded(port)) continue;

@@ -17,7 +17,7 @@ import { Claim } from './binding';
 import { backend } from './backend';
 import { config } from './config';
 import { exhaustedError, show, systemError, typeError, type PortallocError } from './errors';
-import { checkHost, checkKeys, checkRange, ephemeralRange, resolveHost } from './options';
+import { checkHost, checkKeys, checkRange, ephemeralRange, reservedPorts, resolveHost } from './options';
 
 /** Options of {@link namedPort}. */
 export interface NamedPortOptions {
@@ -141,12 +141,16 @@ export function ownerPort(named: NameKey): Promise<number | undefined> {
   });
 }
 
-/** The name's candidates, in order: from the name's own place in the range on, wrapping. */
+/** The name's candidates, in order: from the name's own place in the range on, wrapping; never a reserved port (ip_local_reserved_ports). */
 export function* candidates(named: NameKey): Generator<number> {
   const [from, to] = named.range;
   const size = to - from + 1;
   const start = parseInt(named.key.slice(0, 8), 16) % size;
-  for (let i = 0; i < size; i++) yield from + ((start + i) % size);
+  const reserved = reservedPorts();
+  for (let i = 0; i < size; i++) {
+    const port = from + ((start + i) % size);
+    if (!reserved || !(reserved[port >> 3]! & (1 << (port & 7)))) yield port;
+  }
 }
 
 /**

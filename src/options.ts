@@ -222,7 +222,7 @@ export function ephemeralRange(): [number, number] {
   return ephemeral;
 }
 
-/** ip_local_reserved_ports as a bitmap (undefined: none), and when it was read (ms). */
+/** ip_local_reserved_ports as a bitmap (undefined: none), and when it was read (performance.now()). */
 let reserved: { bits: Uint8Array | undefined; at: number } | undefined;
 /** How long a reading of ip_local_reserved_ports serves (a sysctl an administrator changes rarely). */
 const RESERVED_READ_MS = 1000;
@@ -234,7 +234,7 @@ const RESERVED_READ_MS = 1000;
  * excludes them, and so do the drop-ins' random ports. Read at most once a second.
  */
 export function reservedPorts(): Uint8Array | undefined {
-  const now = Date.now();
+  const now = performance.now(); // (monotonic: a clock set back cannot keep an old reading)
   if (reserved && now - reserved.at < RESERVED_READ_MS) return reserved.bits;
   let bits: Uint8Array | undefined;
   try {

@@ -180,13 +180,13 @@ for (const backend of backends()) {
       expect(out.after).toEqual([40000, 40001, 40002, 40003, 40004, 40005, 40006, 40007, 40008, 40009]);
     });
 
-    it.skipIf(!canUnshare)('ports of ip_local_reserved_ports are never handed out: every batch kind, a range, and the drop-ins\' random ports', () => {
+    it.skipIf(!canUnshare)('ports of ip_local_reserved_ports are never handed out: every batch kind, a range, named ports, and the drop-ins\' random ports', () => {
       const script = `
         const api = require('./dist/index.js');
         const { detect } = require('./dist/compat/detect-port.js');
         const reserved = (port) => port >= 40100 && port <= 40199;
         (async () => {
-          const out = { detect: 0 };
+          const out = { named: await api.namedPort('web', { range: [40100, 40200] }), detect: 0 }; // 40200 alone is not reserved
           for (let i = 0; i < 100; i++) if (reserved(await detect(0))) out.detect++;
           out.tcp = api.allocate(850).filter(reserved).length;
           const hold = api.reserve(850);
@@ -201,7 +201,7 @@ for (const backend of backends()) {
       // (A 1,000-port range: the batches above go round it, so a reserved port left in would be met.)
       const result = inNamespace(['sysctl -q -w net.ipv4.ip_local_port_range="40000 40999"', 'sysctl -q -w net.ipv4.ip_local_reserved_ports=40100-40199'], [process.execPath, '-e', script], env);
       expect(result.status, result.stderr).toBe(0);
-      expect(lastJson(result.stdout)).toEqual({ detect: 0, tcp: 0, reserve: 0, udp: 0, both: 0, range: 0, one: 'ERR_PORTS_EXHAUSTED' });
+      expect(lastJson(result.stdout)).toEqual({ detect: 0, tcp: 0, reserve: 0, udp: 0, both: 0, range: 0, one: 'ERR_PORTS_EXHAUSTED', named: 40200 });
     });
 
     describe('no IPv6 for the process: the default dual-stack path falls back to IPv4', () => {

@@ -246,6 +246,16 @@ describe(`one owner for every port (${backendName})`, () => {
     expect(got).toEqual(main.slice(3, 8));
   });
 
+  it("4 worker threads asking detect-port's drop-in for a random port 1,000 times each never get the same port", async () => {
+    const code = `const { parentPort, workerData } = require('node:worker_threads');
+      const { detect } = require(workerData);
+      (async () => { const ports = []; for (let i = 0; i < 1000; i++) ports.push(await detect()); parentPort.postMessage(ports); })();`;
+    const workers = Array.from({ length: 4 }, () => new Worker(code, { eval: true, workerData: path.join(root, 'dist', 'compat', 'detect-port.js') }));
+    const ports = (await Promise.all(workers.map((worker) => new Promise<number[]>((resolve, reject) => worker.once('message', resolve).once('error', reject))))).flat();
+    expect(ports).toHaveLength(4000);
+    expect(ports.length - new Set(ports).size).toBe(0);
+  });
+
   it('the main thread and 3 worker threads handing off single ports from a 101-port range never collide', () => {
     const isolate = spawnSync('unshare', ['-n', 'true']).status === 0;
     const args = [path.join(root, 'test', 'fixtures', 'thread-handoff.cjs'), '4', '2', '100', isolate ? '23000-23100' : freeRange(101).join('-')];

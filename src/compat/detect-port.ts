@@ -6,6 +6,7 @@
  * See docs/compat.md.
  */
 import { coded } from '../errors';
+import { Claim } from '../binding';
 import { begin, checkListen, drop, EADDRNOTAVAIL, isPortNumber, lend, listenError, Refusals, resolveListenHost, tryPort, tryRandomPort } from './try-port';
 
 export type DetectPortCallback = (err: Error | null, port?: number) => void;
@@ -92,13 +93,15 @@ async function findPort(first: number, hostname: string): Promise<number> {
       return port;
     }
     drop(tried);
-    refusals.note(tried.errno, port);
+    refusals.note(tried.errno, port, tried.syscall);
     if (hostname && tried.errno === EADDRNOTAVAIL) {
       throw new IPAddressNotAvailableError({ cause: listenError(tried.errno, 'listen', host, port) });
     }
   }
-  // The random fallback: lent as the others are, so a later detect(thatPort) gets it back while it is free.
-  const tried = await tryRandomPort(host, since, refusals);
+  // The random fallback: lent as the others are, so a later detect(thatPort) gets it back while it is free;
+  // when only other processes' claims stood in the way, once more without claims (giving way).
+  let tried = await tryRandomPort(host, since, refusals);
+  if (tried === undefined && refusals.claimed > 0) tried = await tryRandomPort(host, since, refusals, false, Claim.None);
   if (tried?.errno === 0) {
     lend(tried);
     return tried.port;

@@ -55,11 +55,11 @@ export function begin(): number {
  * process) may have it; the port is then the caller's until it calls
  * {@link lend} (it hands the port out) or {@link drop}.
  */
-export async function tryPort(host: string, port: number, since: number, ipv6Only = false, claim = Claim.Port): Promise<Tried> {
+export async function tryPort(host: string, port: number, since: number, ipv6Only = false, claim = Claim.Port, random = false): Promise<Tried> {
   if (!zoneKnown(host)) return { errno: EADDRNOTAVAIL, syscall: 'listen', port };
   // get-port's locks bind every drop-in: a port getPort() returned lately is nobody else's either.
   if (isLocked(port)) return { errno: EADDRINUSE, syscall: 'bind', port };
-  const result = await internalBinding.tryPort(host, port, ipv6Only, coordinate ? claim : Claim.None, since);
+  const result = await internalBinding.tryPort(host, port, ipv6Only, coordinate ? claim : Claim.None, since, random);
   return { ...result, port };
 }
 
@@ -213,7 +213,8 @@ export async function tryRandomPort(host: string, since: number, refusals: Refus
     for (let offset = 0; offset < size; offset++) {
       const port = low + ((start - low + offset) % size);
       if (port % 2 !== wanted || port === 0 || (reserved && reserved[port >> 3]! & (1 << (port & 7)))) continue;
-      const tried = await tryPort(host, port, since, ipv6Only, claim === Claim.None ? Claim.None : Claim.Block);
+      // (random: never a port lent to another caller, as a numbered try may take: listen(0) would not give it)
+      const tried = await tryPort(host, port, since, ipv6Only, claim === Claim.None ? Claim.None : Claim.Block, true);
       if (tried.errno === 0) {
         nextRandom = port + 2;
         return tried;
