@@ -20,7 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"checkFree", CheckFree},       {"checkListen", CheckListen},     {"tryPort", TryPort},
       {"lend", Lend},                 {"ledgerClock", LedgerClock},         {"dropPort", DropPort},          
       {"releaseClaims", ReleaseClaims}, {"claimCount", ClaimCount},     {"lookup", Lookup},
-      {"socketPorts", SocketPorts},
+      {"socketPorts", SocketPorts},   {"oldestFirst", OldestFirst},
   };
   for (const auto& entry : functions) exports.Set(entry.name, Napi::Function::New(env, entry.function, entry.name));
   exports.Set("fields", Fields(env));

@@ -323,11 +323,14 @@ Napi::Value TryPort(const Napi::CallbackInfo& info) {
   uint16_t port;
   if (!ReadHostPort(info, 5, 1, &address, &port) || !info[4].IsNumber()) return env.Undefined();
   const uint32_t claim = info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
-  const bool random = info.Length() > 5 && info[5].ToBoolean().Value();
+  // The pass: kCompat for a numbered port (it answers as its original), kStrict for a random one
+  // (listen(0) would not give a port another caller just got), kReuse for a search's last resort.
+  const uint32_t asked = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().Uint32Value() : static_cast<uint32_t>(ledger::kCompat);
+  if (asked != ledger::kStrict && asked != ledger::kReuse && asked != ledger::kCompat) return Malformed(env, "tryPort: pass must be strict, reuse or compat"), env.Undefined();
+  const ledger::Pass pass = static_cast<ledger::Pass>(asked);
+  const uint32_t lender = info.Length() > 6 && info[6].IsNumber() ? info[6].As<Napi::Number>().Uint32Value() : 0;
   ledger::Prior prior;
-  // A random port: only one nobody here has had (a numbered one answers as its original: kCompat).
-  const ledger::Pass pass = random ? ledger::kStrict : ledger::kCompat;
-  if (!ledger::Acquire(port, kTcp, pass, &prior, info[4].As<Napi::Number>().Uint32Value(), ledger::NowMs())) return Compat(env, EADDRINUSE, "bind");
+  if (!ledger::Acquire(port, kTcp, pass, &prior, info[4].As<Napi::Number>().Uint32Value(), ledger::NowMs(), lender)) return Compat(env, EADDRINUSE, "bind");
   bool fresh = false;
   Probe& probe = env.GetInstanceData<Registry>()->probe;
   if ((claim == kClaimPort && claims::Port(port, probe.Tester(), &fresh) == claims::kForeign) ||
@@ -350,7 +353,8 @@ Napi::Value TryPort(const Napi::CallbackInfo& info) {
 Napi::Value Lend(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return Malformed(info.Env(), "lend(port, windowMs)"), info.Env().Undefined();
   const uint32_t port = info[0].As<Napi::Number>().Uint32Value();
-  ledger::Lend(port, ledger::NowMs() + info[1].As<Napi::Number>().Int64Value());
+  const uint32_t lender = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
+  ledger::Lend(port, ledger::NowMs() + info[1].As<Napi::Number>().Int64Value(), lender);
   claims::Touch({static_cast<int>(port)});
   return info.Env().Undefined();
 }
@@ -374,6 +378,17 @@ Napi::Value ReleaseClaims(const Napi::CallbackInfo& info) {
 Napi::Value ClaimCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), claims::Count()); }
 
 Napi::Value LedgerClock(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ledger::Clock()); }
+
+Napi::Value OldestFirst(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return Malformed(env, "oldestFirst(low, high)"), env.Undefined();
+  const uint32_t low = info[0].As<Napi::Number>().Uint32Value(), high = info[1].As<Napi::Number>().Uint32Value();
+  if (low < 1 || low > high || high > 65535) return Malformed(env, "oldestFirst: a range of ports"), env.Undefined();
+  const std::vector<uint32_t> ports = ledger::OldestFirst(low, high, kTcp);
+  Napi::Array array = Napi::Array::New(env, ports.size());
+  for (uint32_t i = 0; i < ports.size(); ++i) array.Set(i, ports[i]);
+  return array;
+}
 
 Napi::Value Lookup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -33,17 +33,21 @@ Napi::Value CloseProbe(const Napi::CallbackInfo& info);
 Napi::Value CheckFree(const Napi::CallbackInfo& info);
 // checkListen(host, port, ipv6Only) -> { errno, syscall }: could Node listen (check.h).
 Napi::Value CheckListen(const Napi::CallbackInfo& info);
-// tryPort(host, port, ipv6Only, claim, since, random) -> { errno, syscall, prior, fresh }:
+// tryPort(host, port, ipv6Only, claim, since, pass, lender) -> { errno, syscall, prior, fresh }:
 // a drop-in's check of one port, claimed (claim 1) alone, (2) by its block, as
-// a random port of the kernel's range, or (0) not at all; a random port is
-// only one nobody in the process has had (the strict pass), a numbered one
-// may be one lent before (kCompat: as the original answers); on errno 0 the port
-// is in flight for the caller until lend(port, windowMs) or dropPort(port, prior, fresh).
+// a random port of the kernel's range, or (0) not at all; acquired with the
+// ledger pass `pass` (kCompat: also a port this thread, `lender` (its
+// threadId), lent before, as the original answers; kStrict for a random port;
+// kReuse, a search's last resort); on errno 0 the port
+// is in flight for the caller until lend(port, windowMs, lender) or dropPort(port, prior, fresh).
 // EADDRINUSE with syscall "claim": another process claims the port.
 Napi::Value TryPort(const Napi::CallbackInfo& info);
 Napi::Value Lend(const Napi::CallbackInfo& info);
 // ledgerClock() -> the ledger's handoff clock (ledger.h, Clock), read by a drop-in call when it begins.
 Napi::Value LedgerClock(const Napi::CallbackInfo& info);
+// oldestFirst(low, high) -> the TCP ports of [low, high], handed out longest ago first (ledger.h, OldestFirst):
+// the order of a drop-in search's last resort.
+Napi::Value OldestFirst(const Napi::CallbackInfo& info);
 Napi::Value DropPort(const Napi::CallbackInfo& info);
 // releaseClaims(): closes every claim (fds are short); claimCount().
 Napi::Value ReleaseClaims(const Napi::CallbackInfo& info);

@@ -13,7 +13,11 @@ constexpr uint64_t kFlight = 1ull << 63;
 constexpr uint64_t kHeld = 1ull << 62;
 constexpr uint64_t kLent = 1ull << 61;
 constexpr uint64_t kBound = 1ull << 60;  // given or lent, and a check found it bound since
-constexpr uint64_t kDeadline = kBound - 1;
+// A lent port's lender (bits 44-59): the thread whose drop-in lent it (Lend). A deadline is
+// milliseconds of CLOCK_MONOTONIC: 44 bits last 557 years.
+constexpr int kLenderShift = 44;
+constexpr uint64_t kLender = 0xffffull << kLenderShift;
+constexpr uint64_t kDeadline = (1ull << kLenderShift) - 1;
 
 // Process-wide by design (see ledger.h): ports belong to the process, not to
 // one environment, so these are the static state of the addon's core.
@@ -24,7 +28,7 @@ std::atomic<uint32_t> handedAt[2][65536];
 std::atomic<uint32_t> clock{0};
 constexpr uint32_t kPending = UINT32_MAX;  // given, not delivered yet: reusable by nobody
 
-bool Takeable(uint64_t stamp, uint32_t handed, Pass pass, uint64_t now, uint32_t since) {
+bool Takeable(uint64_t stamp, uint32_t handed, Pass pass, uint64_t now, uint32_t since, uint32_t lender) {
   if (pass == kRecycle || pass == kRecycleBound) {
     return stamp != 0 && !(stamp & (kFlight | kHeld)) && handed <= since && (pass == kRecycle || (stamp & kBound) != 0);
   }
@@ -32,17 +36,18 @@ bool Takeable(uint64_t stamp, uint32_t handed, Pass pass, uint64_t now, uint32_t
   if (stamp & (kFlight | kHeld)) return false;
   if ((stamp & kDeadline) <= now) return true;
   if (pass == kStrict || handed > since) return false;  // (handed out after the caller began)
-  return pass == kReuse || (stamp & kLent) != 0;
+  // kCompat: lent by a drop-in of the caller's own thread (an original's memory is its module's).
+  return pass == kReuse || ((stamp & kLent) != 0 && ((stamp & kLender) >> kLenderShift) == (lender & 0xffff));
 }
 
-bool AcquireOne(int i, uint32_t port, Pass pass, uint64_t* prior, uint32_t since, uint64_t now) {
+bool AcquireOne(int i, uint32_t port, Pass pass, uint64_t* prior, uint32_t since, uint64_t now, uint32_t lender) {
   std::atomic<uint64_t>& stamp = stamps[i][port];
   uint64_t seen = stamp.load(std::memory_order_acquire);
   if (seen == 0 && pass != kRecycle && pass != kRecycleBound && stamp.compare_exchange_strong(seen, kFlight, std::memory_order_acq_rel)) {
     *prior = 0;  // (the common case, without reading the clock)
     return true;
   }
-  while (Takeable(seen, handedAt[i][port].load(std::memory_order_acquire), pass, now, since)) {
+  while (Takeable(seen, handedAt[i][port].load(std::memory_order_acquire), pass, now, since, lender)) {
     if (stamp.compare_exchange_weak(seen, kFlight, std::memory_order_acq_rel)) {
       *prior = seen;
       return true;
@@ -69,10 +74,10 @@ uint64_t NowMs() {
   return static_cast<uint64_t>(now.tv_sec) * 1000 + static_cast<uint64_t>(now.tv_nsec) / 1000000;
 }
 
-bool Acquire(uint32_t port, int protocol, Pass pass, Prior* prior, uint32_t since, uint64_t now) {
+bool Acquire(uint32_t port, int protocol, Pass pass, Prior* prior, uint32_t since, uint64_t now, uint32_t lender) {
   port &= 0xffff;
-  if ((protocol & 1) && !AcquireOne(0, port, pass, &prior->tcp, since, now)) return false;
-  if ((protocol & 2) && !AcquireOne(1, port, pass, &prior->udp, since, now)) {
+  if ((protocol & 1) && !AcquireOne(0, port, pass, &prior->tcp, since, now, lender)) return false;
+  if ((protocol & 2) && !AcquireOne(1, port, pass, &prior->udp, since, now, lender)) {
     if (protocol & 1) stamps[0][port].store(prior->tcp, std::memory_order_release);
     return false;
   }
@@ -106,9 +111,9 @@ void Delivered(const std::vector<int>& ports, int protocol) {
 }
 
 
-void Lend(uint32_t port, uint64_t deadline) {
+void Lend(uint32_t port, uint64_t deadline, uint32_t lender) {
   handedAt[0][port & 0xffff].store(Tick(), std::memory_order_release);
-  stamps[0][port & 0xffff].store((deadline & kDeadline) | kLent, std::memory_order_release);
+  stamps[0][port & 0xffff].store((deadline & kDeadline) | (static_cast<uint64_t>(lender & 0xffff) << kLenderShift) | kLent, std::memory_order_release);
 }
 
 void Hold(uint32_t port, int protocol) {

@@ -52,10 +52,12 @@ struct Prior {
 // port handed out before the caller began, `since` being the Clock() value
 // read when the call was made (on the JavaScript thread, for async calls too):
 // - kReuse: a port given or lent before (a range this process used up);
-// - kCompat: a port lent before (a drop-in call that begins after another has
-//   delivered answers as the original would).
+// - kCompat: a port lent before by a drop-in of the same thread, `lender` (a
+//   drop-in call that begins after another has delivered answers as the
+//   original, whose memory is its module's, would; another thread's caller
+//   never gets it).
 // `now`: NowMs() as the caller read it (a batch reads the clock once).
-bool Acquire(uint32_t port, int protocol, Pass pass, Prior* prior, uint32_t since, uint64_t now);
+bool Acquire(uint32_t port, int protocol, Pass pass, Prior* prior, uint32_t since, uint64_t now, uint32_t lender = 0);
 // Puts back the stamps an Acquire replaced: the port was not wanted after all.
 void Drop(uint32_t port, int protocol, const Prior& prior);
 // The check found the port bound: a given or lent port's stamp, once Dropped
@@ -73,7 +75,7 @@ void Give(uint32_t port, int protocol, uint64_t deadline);
 // reuse these ports when their range runs short. On the JavaScript thread.
 void Delivered(const std::vector<int>& ports, int protocol);
 // A drop-in hands a TCP port out: as Give (with a tick of its own), but marked lent.
-void Lend(uint32_t port, uint64_t deadline);
+void Lend(uint32_t port, uint64_t deadline, uint32_t lender);
 // A reservation's socket holds the port; Unhold gives it when released.
 void Hold(uint32_t port, int protocol);
 void Unhold(uint32_t port, int protocol, uint64_t deadline);

@@ -16,6 +16,16 @@ export const enum Claim {
   Block = 2,
 }
 
+/** The ledger passes a drop-in's try may take (native/ledger.h, Pass). */
+export const enum TryPass {
+  /** Only ports nobody in the process has had: a random port. */
+  Strict = 0,
+  /** Also ports given or lent before the call began, by anyone in the process: a search's last resort. */
+  Reuse = 1,
+  /** Also ports this thread's drop-ins lent before the call began: a numbered port, answered as the original would. */
+  Compat = 2,
+}
+
 /** How a batch checks each port (native/batch.h, Check). */
 export const enum CheckKind {
   /** Free now: the probe, or a socket bound and closed (allocate). */
@@ -91,14 +101,16 @@ export interface Binding {
   /**
    * checkListen for handing the port out (native/api.h, tryPort), with the
    * port claimed for other processes as `claim` says; `since`: ledgerClock()
-   * when the caller began; `random`: a port of a random search, which takes no
-   * port lent before (a numbered one may: its original answers so).
+   * when the caller began; `pass`, the ledger pass (native/api.h); `lender`:
+   * the calling thread's threadId.
    */
-  tryPort(host: string, port: number, ipv6Only: boolean, claim: Claim, since: number, random?: boolean): PortTry | Promise<PortTry>;
-  /** A drop-in hands the port out: lent for windowMs. */
-  lend(port: number, windowMs: number): void;
+  tryPort(host: string, port: number, ipv6Only: boolean, claim: Claim, since: number, pass: TryPass, lender: number): PortTry | Promise<PortTry>;
+  /** A drop-in of thread `lender` (its threadId) hands the port out: lent for windowMs; only that thread's drop-ins may answer with it again. */
+  lend(port: number, windowMs: number, lender?: number): void;
   /** The ledger's handoff clock (native/ledger.h, Clock). */
   ledgerClock(): number;
+  /** The TCP ports of [low, high], handed out longest ago first (native/ledger.h, OldestFirst). */
+  oldestFirst(low: number, high: number): number[];
   /** A drop-in does not want the port it tried after all. */
   dropPort(port: number, prior: bigint, fresh: boolean): void;
   /** getaddrinfo, blocking. */
@@ -163,6 +175,7 @@ function wrap(addon: Addon): Binding {
     tryPort: addon.tryPort,
     lend: addon.lend,
     ledgerClock: addon.ledgerClock,
+    oldestFirst: addon.oldestFirst,
     dropPort: addon.dropPort,
     lookup: addon.lookup,
     closeProbe: addon.closeProbe,

@@ -8,7 +8,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { MessageChannel, MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import type { BatchOutcome, BatchRequest, Binding, Claim, Errno, PortTry, ProtocolBits } from './binding';
+import type { BatchOutcome, BatchRequest, Binding, Claim, Errno, PortTry, ProtocolBits, TryPass } from './binding';
 import type { WorkerCall } from './js-worker';
 import { processLedger, Pass } from './ledger';
 import { lockPort, type PortLock } from './port-lock';
@@ -164,16 +164,20 @@ export class JsBinding implements Binding {
     return listenOnce(host, port, ipv6Only);
   }
 
-  async tryPort(host: string, port: number, ipv6Only: boolean, _claim: Claim, since: number, random = false): Promise<PortTry> {
-    const prior = this.ledger.acquire(port, 1, random ? Pass.Strict : Pass.Compat, since);
+  async tryPort(host: string, port: number, ipv6Only: boolean, _claim: Claim, since: number, pass: TryPass, lender: number): Promise<PortTry> {
+    const prior = this.ledger.acquire(port, 1, pass as number as Pass, since, lender);
     if (prior === undefined) return { errno: EADDRINUSE, syscall: 'bind' };
     const result = await listenOnce(host, port, ipv6Only);
     if (result.errno !== 0) this.ledger.drop(port, 1, prior);
     return { ...result, prior: prior[0], fresh: false };
   }
 
-  lend(port: number, windowMs: number): void {
-    this.ledger.lend(port, windowMs);
+  lend(port: number, windowMs: number, lender = 0): void {
+    this.ledger.lend(port, windowMs, lender);
+  }
+
+  oldestFirst(low: number, high: number): number[] {
+    return this.ledger.oldestFirst(low, high, 1);
   }
 
   ledgerClock(): number {

@@ -19,7 +19,10 @@ const PENDING = 0xffffffff;
 const FLIGHT = 1n << 63n;
 const HELD = 1n << 62n;
 const LENT = 1n << 61n;
-const DEADLINE = LENT - 1n;
+/** A lent port's lender (bits 44-59: its thread, native/ledger.cc); below them the deadline (ms). */
+const LENDER_SHIFT = 44n;
+const LENDER = 0xffffn << LENDER_SHIFT;
+const DEADLINE = (1n << LENDER_SHIFT) - 1n;
 
 /** Which stamps an acquire may take over (native/ledger.h, Pass). */
 export const enum Pass {
@@ -54,11 +57,11 @@ export class Ledger {
    * caller began (`since`: clock() when the call was made): Reuse, one given
    * or lent; Compat, one lent.
    */
-  acquire(port: number, protocol: number, pass: Pass, since = 0): Prior | undefined {
+  acquire(port: number, protocol: number, pass: Pass, since = 0, lender = 0): Prior | undefined {
     const prior: Prior = [0n, 0n];
     for (const i of [0, 1]) {
       if (!(protocol & (i + 1))) continue;
-      const taken = this.#acquireOne(i * 65536 + port, pass, since);
+      const taken = this.#acquireOne(i * 65536 + port, pass, since, lender);
       if (taken === undefined) {
         if (i === 1 && protocol & 1) Atomics.store(this.#stamps, port, prior[0]);
         return undefined;
@@ -68,10 +71,10 @@ export class Ledger {
     return prior;
   }
 
-  #acquireOne(index: number, pass: Pass, since: number): bigint | undefined {
+  #acquireOne(index: number, pass: Pass, since: number, lender: number): bigint | undefined {
     let seen = Atomics.load(this.#stamps, index);
     const now = nowMs();
-    while (this.#takeable(index, seen, pass, now, since)) {
+    while (this.#takeable(index, seen, pass, now, since, lender)) {
       const found = Atomics.compareExchange(this.#stamps, index, seen, FLIGHT);
       if (found === seen) return seen;
       seen = found;
@@ -79,12 +82,13 @@ export class Ledger {
     return undefined;
   }
 
-  #takeable(index: number, stamp: bigint, pass: Pass, now: bigint, since: number): boolean {
+  #takeable(index: number, stamp: bigint, pass: Pass, now: bigint, since: number, lender: number): boolean {
     if (stamp === 0n) return true;
     if ((stamp & (FLIGHT | HELD)) !== 0n) return false;
     if ((stamp & DEADLINE) <= now) return true;
     if (pass === Pass.Strict || Atomics.load(this.#handedAt, index) > since) return false; // (handed out after the caller began)
-    return pass === Pass.Reuse || (stamp & LENT) !== 0n;
+    // Compat: lent by a drop-in of the caller's own thread (an original's memory is its module's).
+    return pass === Pass.Reuse || ((stamp & LENT) !== 0n && (stamp & LENDER) >> LENDER_SHIFT === BigInt(lender & 0xffff));
   }
 
   drop(port: number, protocol: number, prior: Prior): void {
@@ -115,10 +119,10 @@ export class Ledger {
     for (const port of ports) this.#each(port, protocol, (index) => Atomics.store(this.#handedAt, index, tick));
   }
 
-  /** A drop-in hands a TCP port out: as give, but marked lent. */
-  lend(port: number, windowMs: number): void {
+  /** A drop-in of thread `lender` hands a TCP port out: as give, but marked lent (by that thread). */
+  lend(port: number, windowMs: number, lender = 0): void {
     Atomics.store(this.#handedAt, port, this.tick());
-    Atomics.store(this.#stamps, port, ((nowMs() + BigInt(windowMs)) & DEADLINE) | LENT);
+    Atomics.store(this.#stamps, port, ((nowMs() + BigInt(windowMs)) & DEADLINE) | (BigInt(lender & 0xffff) << LENDER_SHIFT) | LENT);
   }
 
   /**

@@ -256,14 +256,17 @@ describe(`one owner for every port (${backendName})`, () => {
     expect(ports.length - new Set(ports).size).toBe(0);
   });
 
-  it('the main thread and 3 worker threads handing off single ports from a 101-port range never collide', () => {
+  it.each([
+    ['allocate(1)', 'allocate', '2'],
+    ['the drop-ins (get-port, portfinder, detect-port)', 'getPort,portfinder,detect', '1'],
+  ])('the main thread and 3 worker threads handing off single ports from a 101-port range never collide: %s', (_, methods, loops) => {
     const isolate = spawnSync('unshare', ['-n', 'true']).status === 0;
-    const args = [path.join(root, 'test', 'fixtures', 'thread-handoff.cjs'), '4', '2', '100', isolate ? '23000-23100' : freeRange(101).join('-')];
+    const args = [path.join(root, 'test', 'fixtures', 'thread-handoff.cjs'), '4', loops, '200', isolate ? '23000-23100' : freeRange(101).join('-'), methods];
     const result = isolate
       ? spawnSync('unshare', ['-n', 'sh', '-c', `ip link set lo up && exec "${process.execPath}" ${args.map((arg) => `'${arg}'`).join(' ')}`], { encoding: 'utf8', env: process.env })
       : spawnSync(process.execPath, args, { encoding: 'utf8', env: process.env });
     expect(result.status, result.stderr).toBe(0);
-    expect(JSON.parse(result.stdout)).toEqual({ handoffs: 800, inUse: 0 });
+    expect(JSON.parse(result.stdout)).toEqual({ handoffs: 800 * Number(loops), inUse: 0 });
   });
 
   it('a port handed out stays out of this process for the window: allocate never returns it to a later call while free ports remain', () => {

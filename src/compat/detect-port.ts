@@ -6,8 +6,7 @@
  * See docs/compat.md.
  */
 import { coded } from '../errors';
-import { Claim } from '../binding';
-import { begin, checkListen, drop, EADDRNOTAVAIL, isPortNumber, lend, listenError, Refusals, resolveListenHost, tryPort, tryRandomPort } from './try-port';
+import { begin, checkListen, fallback, FIRST, drop, EADDRNOTAVAIL, isPortNumber, lend, listenError, Refusals, resolveListenHost, tryPort, tryRandomPort } from './try-port';
 
 export type DetectPortCallback = (err: Error | null, port?: number) => void;
 
@@ -99,9 +98,9 @@ async function findPort(first: number, hostname: string): Promise<number> {
     }
   }
   // The random fallback: lent as the others are, so a later detect(thatPort) gets it back while it is free;
-  // when only other processes' claims stood in the way, once more without claims (giving way).
+  // when it finds nothing, again in its fallback modes (try-port.ts).
   let tried = await tryRandomPort(host, since, refusals);
-  if (tried === undefined && refusals.claimed > 0) tried = await tryRandomPort(host, since, refusals, false, Claim.None);
+  for (let mode = fallback(FIRST, refusals); tried === undefined && mode; mode = fallback(mode, refusals)) tried = await tryRandomPort(host, since, refusals, false, mode);
   if (tried?.errno === 0) {
     lend(tried);
     return tried.port;

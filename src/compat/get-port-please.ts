@@ -12,8 +12,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Claim } from '../binding';
-import { badPortError, begin, checkListen, drop, isPortNumber, lend, Refusals, resolveListenHost, tryPort, tryRandomPort, type Tried } from './try-port';
+import { badPortError, begin, checkListen, drop, fallback, FIRST, inTryOrder, isPortNumber, lend, Refusals, resolveListenHost, tryPort, tryRandomPort, type Tried, type TryMode } from './try-port';
 
 /** get-port-please's options (every one optional in {@link GetPortInput}). */
 export interface GetPortOptions {
@@ -137,10 +136,10 @@ class Search {
   readonly refusals = new Refusals();
   #address: Promise<string | undefined> | undefined;
 
-  /** `claim`: how tries claim ports for other processes (none: giving way, {@link search}). */
+  /** `mode`: how its tries claim and take ports (try-port.ts, TryMode). */
   constructor(
     readonly host: string | undefined,
-    readonly claim = Claim.Port,
+    readonly mode: TryMode = FIRST,
   ) {}
 
   /** The IP literal to check ('' for every local address); undefined when the name does not resolve. */
@@ -154,7 +153,7 @@ class Search {
     if (!isPortNumber(number)) throw badPortError(port); // Node's listen() throws it
     const address = await this.address();
     if (address === undefined) return undefined;
-    const tried = number === 0 ? await tryRandomPort(address, this.since, this.refusals, false, this.claim) : await tryPort(address, number, this.since, false, this.claim);
+    const tried = number === 0 ? await tryRandomPort(address, this.since, this.refusals, false, this.mode) : await tryPort(address, number, this.since, false, this.mode);
     if (tried === undefined) return undefined;
     if (tried.errno !== 0) {
       this.refusals.note(tried.errno, tried.port, tried.syscall);
@@ -167,7 +166,8 @@ class Search {
 
   /** The first of `ports` free here, lent; undefined when none is. */
   async first(ports: readonly unknown[]): Promise<number | undefined> {
-    for (const port of ports) {
+    const numbers = ports.every((port) => typeof port === 'number') ? inTryOrder(ports as number[], this.mode) : ports;
+    for (const port of numbers) {
       const tried = await this.try(port);
       if (tried) {
         lend(tried);
@@ -228,7 +228,7 @@ export async function getPort(input: GetPortInput = {}): Promise<PortNumber> {
     if (!found && options.alternativePortRange.length > 0) {
       found = await search.first(range(...options.alternativePortRange));
       const alternative = found ? ` Using alternative port ${found}.` : '';
-      log(options.verbose, `Unable to find an available port (tried ${candidates.join('-')} ${onHost(options.host)}).${alternative}`);
+      if (search.mode === FIRST || found) log(options.verbose, `Unable to find an available port (tried ${candidates.join('-')} ${onHost(options.host)}).${alternative}`);
     }
     if (!found && asked.random !== false) {
       found = await search.first([0]);
@@ -236,11 +236,13 @@ export async function getPort(input: GetPortInput = {}): Promise<PortNumber> {
     }
     return found;
   };
+  // Nothing found: again in the search's fallback modes (try-port.ts), as get-port-please would find
+  // free the ports this process handed out or other processes claim.
   let search = new Search(options.host);
   let found = await look(search);
-  // Nothing found, but ports only other portalloc processes claim were met: once more without
-  // claims, as get-port-please would find those free (giving way, as allocate does).
-  if (!found && search.refusals.claimed > 0) found = await look((search = new Search(options.host, Claim.None)));
+  for (let mode = fallback(search.mode, search.refusals); !found && mode; mode = fallback(search.mode, search.refusals)) {
+    found = await look((search = new Search(options.host, mode)));
+  }
   // (get-port-please's random fallback fails with getRandomPort's own error.)
   if (!found && asked.random !== false) throw search.error(`Unable to find a random port ${onHost(options.host)}`);
   if (!found) {
@@ -261,7 +263,9 @@ export async function getPort(input: GetPortInput = {}): Promise<PortNumber> {
 export async function getRandomPort(host?: HostAddress): Promise<number> {
   let search = new Search(host);
   let port = await search.first([0]);
-  if (port === undefined && search.refusals.claimed > 0) port = await (search = new Search(host, Claim.None)).first([0]);
+  for (let mode = fallback(search.mode, search.refusals); port === undefined && mode; mode = fallback(search.mode, search.refusals)) {
+    port = await (search = new Search(host, mode)).first([0]);
+  }
   if (port === undefined) throw search.error(`Unable to find a random port ${onHost(host)}`);
   return port;
 }

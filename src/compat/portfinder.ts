@@ -8,8 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { coded } from '../errors';
-import { Claim } from '../binding';
-import { badPortError, begin, checkListen, drop, EADDRNOTAVAIL, EINVAL, isPassedOver, isPortNumber, lend, listenError, Refusals, resolveListenHost, tryPort, type Tried } from './try-port';
+import { TryPass } from '../binding';
+import { badPortError, begin, checkListen, drop, EADDRNOTAVAIL, EINVAL, fallback, FIRST, inTryOrder, isPassedOver, isPortNumber, lend, listenError, Refusals, resolveListenHost, tryPort, type Tried, type TryMode } from './try-port';
 
 /** portfinder's options. */
 export interface PortFinderOptions {
@@ -111,11 +111,11 @@ export function setBasePath(socketPath: string): void {
 
 /**
  * The first port from `port` up that a Node server could listen on everywhere
- * (and on `host`), tried (try-port.ts). A search that finds none, having met
- * ports only other portalloc processes claim, searches once more without
- * claims, as portfinder itself would find those free (giving way).
+ * (and on `host`), tried (try-port.ts). A search that finds none searches
+ * again in its fallback modes (try-port.ts, fallback): portfinder itself
+ * would find free the ports this process handed out or others claim.
  */
-async function findPort(options: PortFinderOptions, since: number, claim = Claim.Port): Promise<Tried> {
+async function findPort(options: PortFinderOptions, since: number, mode: TryMode = FIRST): Promise<Tried> {
   const port = Number(options.port) || Number(options.startPort) || Number(basePort);
   const stopPort = Number(options.stopPort) || Number(highestPort);
   let startPort = options.startPort;
@@ -127,23 +127,34 @@ async function findPort(options: PortFinderOptions, since: number, claim = Claim
   const host = options.host ? await resolveListenHost(options.host) : '';
   const refusals = new Refusals();
   const where = (to: number) => `in range ${port}-${to}${options.host ? ` on ${options.host}` : ''}`;
-  const giveWay = () => refusals.claimed > 0 && claim !== Claim.None;
+  if (mode.pass === TryPass.Reuse && isPortNumber(port) && port >= 1 && port <= stopPort && stopPort <= highestPort) {
+    // The last resort: the range's ports handed out longest ago first (try-port.ts, inTryOrder).
+    for (const candidate of inTryOrder(Array.from({ length: stopPort - port + 1 }, (_, i) => port + i), mode)) {
+      const tried = await tryFree(candidate, host, options.host, since, refusals, mode);
+      if (tried) return tried;
+    }
+    const next = fallback(mode, refusals);
+    if (next) return findPort(options, since, next);
+    throw refusals.explain(coded(Error(`No open ports found in between ${startPort} and ${stopPort}`), 'ERR_PORTS_EXHAUSTED'), 1, where(stopPort));
+  }
   for (let candidate = port; candidate <= highestPort; candidate++) {
     if (!isPortNumber(candidate)) throw badPortError(candidate);
-    const tried = await tryFree(candidate, host, options.host, since, refusals, claim);
+    const tried = await tryFree(candidate, host, options.host, since, refusals, mode);
     if (!tried) continue;
     if (candidate <= stopPort) return tried;
     drop(tried);
-    if (giveWay()) return findPort(options, since, Claim.None);
+    const next = fallback(mode, refusals);
+    if (next) return findPort(options, since, next);
     throw refusals.explain(coded(Error(`No open ports found in between ${startPort} and ${stopPort}`), 'ERR_PORTS_EXHAUSTED'), 1, where(candidate));
   }
-  if (giveWay()) return findPort(options, since, Claim.None);
+  const next = fallback(mode, refusals);
+  if (next) return findPort(options, since, next);
   throw refusals.explain(coded(Error('No open ports available'), 'ERR_PORTS_EXHAUSTED'), 1, where(highestPort));
 }
 
 /** portfinder checks every local address and the user's host; busy and privileged ports mean "next", other errors stop it. */
-async function tryFree(port: number, host: string, wantedHost: string | undefined, since: number, refusals: Refusals, claim: Claim): Promise<Tried | undefined> {
-  const tried = await tryPort('', port, since, false, claim);
+async function tryFree(port: number, host: string, wantedHost: string | undefined, since: number, refusals: Refusals, mode: TryMode): Promise<Tried | undefined> {
+  const tried = await tryPort('', port, since, false, mode);
   if (refusals.note(tried.errno, port, tried.syscall) !== 0) {
     if (isPassedOver(tried.errno)) return undefined;
     throw listenError(tried.errno, tried.syscall, '', port);

@@ -17,8 +17,9 @@
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import { getSystemErrorMap, inspect } from 'node:util';
+import { threadId } from 'node:worker_threads';
 import { allocate, backend, internalBinding } from '../allocate';
-import { Claim } from '../binding';
+import { Claim, TryPass } from '../binding';
 import { CLAIM_MS } from '../coordinate';
 import { config } from '../config';
 import { deniedError, type PortallocError } from '../errors';
@@ -55,12 +56,54 @@ export function begin(): number {
  * process) may have it; the port is then the caller's until it calls
  * {@link lend} (it hands the port out) or {@link drop}.
  */
-export async function tryPort(host: string, port: number, since: number, ipv6Only = false, claim = Claim.Port, random = false): Promise<Tried> {
+export async function tryPort(host: string, port: number, since: number, ipv6Only = false, mode: TryMode = FIRST): Promise<Tried> {
   if (!zoneKnown(host)) return { errno: EADDRNOTAVAIL, syscall: 'listen', port };
   // get-port's locks bind every drop-in: a port getPort() returned lately is nobody else's either.
   if (isLocked(port)) return { errno: EADDRINUSE, syscall: 'bind', port };
-  const result = await internalBinding.tryPort(host, port, ipv6Only, coordinate ? claim : Claim.None, since, random);
+  const result = await internalBinding.tryPort(host, port, ipv6Only, coordinate ? mode.claim : Claim.None, since, mode.pass, threadId);
   return { ...result, port };
+}
+
+/** How a drop-in search tries its ports: the claim each try makes for other processes, and the ledger pass it takes. */
+export interface TryMode {
+  readonly claim: Claim;
+  readonly pass: TryPass;
+}
+
+/**
+ * A search's first mode: each port claimed, and taken if nobody in the
+ * process has had it or this thread's drop-ins lent it (so sequential calls
+ * answer as the original's do). A random try takes the strict pass and
+ * claims by block instead (tryRandomPort).
+ */
+export const FIRST: TryMode = { claim: Claim.Port, pass: TryPass.Compat };
+
+/**
+ * The mode a search that found nothing in `mode` searches again in, or
+ * undefined: first taking the ports this process handed out before the call
+ * began, whoever had them (reuse, as allocate's second pass: this process's
+ * own recent ports used the range up); then, when other processes' claims
+ * stood in the way, without claims (giving way, as allocate does). The
+ * originals would have found those ports free.
+ */
+export function fallback(mode: TryMode, refusals: Refusals): TryMode | undefined {
+  if (mode.pass !== TryPass.Reuse) return { claim: mode.claim, pass: TryPass.Reuse };
+  if (mode.claim !== Claim.None && refusals.claimed > 0) return { claim: Claim.None, pass: TryPass.Reuse };
+  return undefined;
+}
+
+/**
+ * The order a search in `mode` tries `ports` in: theirs, or, for the reuse
+ * pass (a last resort), the ports handed out longest ago first (by the
+ * ledger's handoff clock), so that it does not give a port another caller of
+ * the process got a moment ago.
+ */
+export function inTryOrder(ports: readonly number[], mode: TryMode): readonly number[] {
+  if (mode.pass !== TryPass.Reuse || ports.length < 2) return ports;
+  const wanted = new Set(ports.filter((port) => isPortNumber(port) && port !== 0));
+  if (wanted.size === 0) return ports;
+  const oldest = internalBinding.oldestFirst(Math.min(...wanted), Math.max(...wanted)).filter((port) => wanted.has(port));
+  return [...oldest, ...ports.filter((port) => !wanted.has(port))];
 }
 
 /**
@@ -75,7 +118,7 @@ export function claimedElsewhere(tried: Tried): boolean {
 
 /** The caller hands a tried port out: no other caller gets it while it is young. */
 export function lend(tried: Tried): void {
-  internalBinding.lend(tried.port, CLAIM_MS);
+  internalBinding.lend(tried.port, CLAIM_MS, threadId);
 }
 
 /** The caller does not want a tried port after all. */
@@ -199,7 +242,10 @@ const REFUSED_IN_A_ROW = 64;
  * free; a search whose first tries are all refused stops early (the
  * refusals say why).
  */
-export async function tryRandomPort(host: string, since: number, refusals: Refusals, ipv6Only = false, claim = Claim.Block): Promise<Tried | undefined> {
+export async function tryRandomPort(host: string, since: number, refusals: Refusals, ipv6Only = false, mode: TryMode = FIRST): Promise<Tried | undefined> {
+  // (Never a port lent to another caller, as a numbered try may take one: listen(0) would not give it;
+  // a search's last resort reuses, as any.)
+  const random: TryMode = { claim: mode.claim === Claim.None ? Claim.None : Claim.Block, pass: mode.pass === TryPass.Reuse ? TryPass.Reuse : TryPass.Strict };
   const [low, high] = ephemeralRange();
   const size = high - low + 1;
   const parity = (low + 1) % 2;
@@ -213,8 +259,7 @@ export async function tryRandomPort(host: string, since: number, refusals: Refus
     for (let offset = 0; offset < size; offset++) {
       const port = low + ((start - low + offset) % size);
       if (port % 2 !== wanted || port === 0 || (reserved && reserved[port >> 3]! & (1 << (port & 7)))) continue;
-      // (random: never a port lent to another caller, as a numbered try may take: listen(0) would not give it)
-      const tried = await tryPort(host, port, since, ipv6Only, claim === Claim.None ? Claim.None : Claim.Block, true);
+      const tried = await tryPort(host, port, since, ipv6Only, random);
       if (tried.errno === 0) {
         nextRandom = port + 2;
         return tried;
