@@ -127,17 +127,18 @@ async function findPort(options: PortFinderOptions, since: number, mode: TryMode
   const host = options.host ? await resolveListenHost(options.host) : '';
   const refusals = new Refusals();
   const where = (to: number) => `in range ${port}-${to}${options.host ? ` on ${options.host}` : ''}`;
-  if (mode.pass === TryPass.Reuse && isPortNumber(port) && port >= 1 && port <= stopPort && stopPort <= highestPort) {
-    // The last resort: the range's ports handed out longest ago first (try-port.ts, inTryOrder).
-    for (const candidate of inTryOrder(Array.from({ length: stopPort - port + 1 }, (_, i) => port + i), mode)) {
+  let from = port;
+  if (mode.pass === TryPass.Reuse && isPortNumber(port) && port >= 1 && port <= Math.min(stopPort, highestPort)) {
+    // The last resort: the wanted ports handed out longest ago first (try-port.ts, inTryOrder); then
+    // on past them as before, for the error portfinder gives.
+    const last = Math.min(stopPort, highestPort);
+    for (const candidate of inTryOrder(Array.from({ length: last - port + 1 }, (_, i) => port + i), mode)) {
       const tried = await tryFree(candidate, host, options.host, since, refusals, mode);
       if (tried) return tried;
     }
-    const next = fallback(mode, refusals);
-    if (next) return findPort(options, since, next);
-    throw refusals.explain(coded(Error(`No open ports found in between ${startPort} and ${stopPort}`), 'ERR_PORTS_EXHAUSTED'), 1, where(stopPort));
+    from = last + 1;
   }
-  for (let candidate = port; candidate <= highestPort; candidate++) {
+  for (let candidate = from; candidate <= highestPort; candidate++) {
     if (!isPortNumber(candidate)) throw badPortError(candidate);
     const tried = await tryFree(candidate, host, options.host, since, refusals, mode);
     if (!tried) continue;

@@ -106,16 +106,6 @@ export function inTryOrder(ports: readonly number[], mode: TryMode): readonly nu
   return [...oldest, ...ports.filter((port) => !wanted.has(port))];
 }
 
-/**
- * Whether a try found the port busy only because another portalloc process
- * claims it (nobody may have bound it). A drop-in's search that finds no port
- * and met such ports searches once more without claims, as the original would
- * (giving way, as `allocate` does: docs/internals.md).
- */
-export function claimedElsewhere(tried: Tried): boolean {
-  return tried.errno === EADDRINUSE && tried.syscall === 'claim';
-}
-
 /** The caller hands a tried port out: no other caller gets it while it is young. */
 export function lend(tried: Tried): void {
   internalBinding.lend(tried.port, CLAIM_MS, threadId);
@@ -197,7 +187,7 @@ export class Refusals {
   count = 0;
   errno = 0;
   lowest = 65536;
-  /** Ports found busy only for another process's claim ({@link claimedElsewhere}). */
+  /** Ports found busy only for another process's claim (tryPort's EADDRINUSE with syscall 'claim'). */
   claimed = 0;
 
   /** Notes a try's errno (and syscall: 'claim' for another process's claim); returns it. */
