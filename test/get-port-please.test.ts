@@ -199,10 +199,15 @@ describe(`get-port-please compatibility (${backendName})`, () => {
     expect(getSocketAddress({ name: 'app', pid: true })).toBe(original.getSocketAddress({ name: 'app', pid: true }));
     expect(getSocketAddress({ name: 'app', pid: true, random: true })).toMatch(new RegExp(`^\\0?.*app-${process.pid}-\\d+\\.sock$`));
     expect(await isSocketSupported()).toBe(await original.isSocketSupported());
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'portalloc-gpp-')), 'left.sock');
-    fs.writeFileSync(file, '');
-    await cleanSocket(file);
-    expect(fs.existsSync(file)).toBe(false);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portalloc-gpp-'));
+    try {
+      const file = path.join(dir, 'left.sock');
+      fs.writeFileSync(file, '');
+      await cleanSocket(file);
+      expect(fs.existsSync(file)).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("keeps off ports get-port locked, as portfinder and detect-port do, until clearLockedPorts()", async () => {
