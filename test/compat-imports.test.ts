@@ -3,7 +3,7 @@
  * name, from CommonJS and from ESM, in a new Node process.
  */
 import fs from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freeRange, runProgram, userProject } from './compat-helpers';
 import { backendName } from './helpers';
 
@@ -12,6 +12,7 @@ beforeAll(() => {
   dir = userProject();
   fs.chmodSync(dir, 0o755);
 });
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe(`imports by package name (${backendName})`, () => {
   it('CommonJS: require("portalloc") has getPort as default and by name', () => {

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import getPort, { clearLockedPorts, getPort as namedGetPort, portNumbers } from '../dist/index.js';
 import { freeRange, runProgram, Servers, timeWait, userProject } from './compat-helpers';
 import { backendName, openFds, pythonBind, tryListen } from './helpers';
@@ -255,9 +255,10 @@ describe(`get-port compatibility (${backendName})`, () => {
 describe.runIf(process.getuid?.() === 0)(`get-port as an unprivileged user (${backendName})`, () => {
   it('skips privileged ports it may not listen on (EACCES)', async () => {
     const dir = userProject();
-    const { chmodSync } = await import('node:fs');
+    const { chmodSync, rmSync } = await import('node:fs');
     chmodSync(dir, 0o755);
     const [free] = freeRange(1);
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const result = runProgram(
       dir,
       'privileged.cjs',

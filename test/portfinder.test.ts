@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import portfinder, { getPort, getPortPromise, getPorts, getPortsPromise, getSocketPromise, nextPort, nextSocket, setBasePort, setHighestPort } from '../dist/compat/portfinder.js';
 import { freeRange, Servers } from './compat-helpers';
 import { backendName, openFds, root, tryListen } from './helpers';
@@ -199,7 +199,9 @@ describe(`portfinder compatibility (${backendName})`, () => {
   });
 
   it('getSocket finds a socket path that does not exist yet, creating its directory', async () => {
-    const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'portalloc-sock-')), 'sub');
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'portalloc-sock-'));
+    onTestFinished(() => fs.rmSync(scratch, { recursive: true, force: true }));
+    const dir = path.join(scratch, 'sub');
     expect(await getSocketPromise({ path: path.join(dir, 'app.sock') })).toBe(path.join(dir, 'app.sock'));
     expect(fs.statSync(dir).isDirectory()).toBe(true);
     fs.writeFileSync(path.join(dir, 'app.sock'), '');
