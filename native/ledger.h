@@ -12,8 +12,8 @@
 //   held           a reservation's socket holds it
 //   given          handed out (allocate, a released hold) until a deadline;
 //                  `lent` marks a port handed out by a drop-in (get-port,
-//                  portfinder, detect-port), whose own checks ignore lent ports
-//                  so that they answer as the originals do
+//                  portfinder, detect-port), whose own checks on the same
+//                  thread ignore it, so that they answer as the originals do
 //
 // THE RULE every path follows (docs/internals.md): acquire a port here before
 // checking or binding it; give it, hold it, or drop it back when done. No path

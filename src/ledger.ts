@@ -10,7 +10,7 @@
  */
 import { getEnvironmentData, setEnvironmentData } from 'node:worker_threads';
 
-const KEY = 'portalloc:ledger:v1';
+const KEY = 'portalloc:ledger:v2'; // (v2: lent stamps carry their lender; another copy's v1 ledger stays apart)
 /** The stamps (8 bytes a port, TCP then UDP), then the tick each was handed out at and the clock (4 bytes each). */
 const BYTES = 2 * 65536 * 8 + (2 * 65536 + 1) * 4;
 const CLOCK = 2 * 65536;

@@ -12,9 +12,9 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { threadId } from 'node:worker_threads';
 import { internalBinding } from './allocate';
 import { Claim, TryPass } from './binding';
+import { lender } from './compat/try-port';
 import { backend } from './backend';
 import { config } from './config';
 import { exhaustedError, show, systemError, typeError, type PortallocError } from './errors';
@@ -162,7 +162,7 @@ export function* candidates(named: NameKey): Generator<number> {
  */
 export async function usable(named: NameKey, port: number): Promise<boolean> {
   const since = internalBinding.ledgerClock();
-  const tried = await internalBinding.tryPort(named.host, port, false, backend === 'native' && config.coordinate ? Claim.Port : Claim.None, since, TryPass.Compat, threadId);
+  const tried = await internalBinding.tryPort(named.host, port, false, backend === 'native' && config.coordinate ? Claim.Port : Claim.None, since, TryPass.Compat, lender);
   if (tried.errno === EADDRINUSE || tried.errno === EACCES || tried.errno === EPERM) return false;
   if (tried.errno !== 0) throw systemError(tried.errno, tried.syscall, { address: named.host || undefined, port });
   internalBinding.dropPort(port, tried.prior ?? 0n, tried.fresh ?? false);

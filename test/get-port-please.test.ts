@@ -23,7 +23,7 @@ import {
 } from '../dist/compat/get-port-please.js';
 import { detect } from '../dist/compat/detect-port.js';
 import { getPortPromise as portfinderGetPort } from '../dist/compat/portfinder.js';
-import { clearLockedPorts, getPort as lockingGetPort } from '../dist/index.js';
+import { allocate, clearLockedPorts, getPort as lockingGetPort } from '../dist/index.js';
 import { freeRange, Servers } from './compat-helpers';
 import { backendName, openFds, root, tryListen } from './helpers';
 
@@ -192,6 +192,14 @@ describe(`get-port-please compatibility (${backendName})`, () => {
     const options = { delay: 10, retries: 2 };
     expect(await outcome(waitForPort(port, options))).toBe(`GetPortError: Timeout waiting for port ${port} after 2 retries with 10ms interval.`);
     expect(await outcome(waitForPort(port, options))).toBe(await outcome(original.waitForPort(port, options)));
+  });
+
+  it('a search that found nothing reuses no port handed out after the call began (allocate gave it meanwhile)', async () => {
+    const [port] = freeRange(1);
+    const pending = getPort({ port, portRange: [port, port], random: false });
+    const given = allocate(1, { range: [port, port] }); // while the call runs: the caller's, for the window
+    expect(given).toEqual([port]);
+    await expect(pending).rejects.toThrow(/Unable to find an available port/);
   });
 
   it('socket addresses: the same names as get-port-please, usable by a server', async () => {

@@ -132,7 +132,7 @@ function range(from: number, to: number): number[] {
 
 /** One call's search: where it looks (a host name resolved once, as Node's listen does), what it was refused. */
 class Search {
-  readonly since = begin();
+  /** `since`: when the call began (begin()): its fallback searches keep it, so they never take a port handed out meanwhile. */
   readonly refusals = new Refusals();
   #address: Promise<string | undefined> | undefined;
 
@@ -140,6 +140,7 @@ class Search {
   constructor(
     readonly host: string | undefined,
     readonly mode: TryMode = FIRST,
+    readonly since = begin(),
   ) {}
 
   /** The IP literal to check ('' for every local address); undefined when the name does not resolve. */
@@ -241,7 +242,7 @@ export async function getPort(input: GetPortInput = {}): Promise<PortNumber> {
   let search = new Search(options.host);
   let found = await look(search);
   for (let mode = fallback(search.mode, search.refusals); !found && mode; mode = fallback(search.mode, search.refusals)) {
-    found = await look((search = new Search(options.host, mode)));
+    found = await look((search = new Search(options.host, mode, search.since)));
   }
   // (get-port-please's random fallback fails with getRandomPort's own error.)
   if (!found && asked.random !== false) throw search.error(`Unable to find a random port ${onHost(options.host)}`);
@@ -264,7 +265,7 @@ export async function getRandomPort(host?: HostAddress): Promise<number> {
   let search = new Search(host);
   let port = await search.first([0]);
   for (let mode = fallback(search.mode, search.refusals); port === undefined && mode; mode = fallback(search.mode, search.refusals)) {
-    port = await (search = new Search(host, mode)).first([0]);
+    port = await (search = new Search(host, mode, search.since)).first([0]);
   }
   if (port === undefined) throw search.error(`Unable to find a random port ${onHost(host)}`);
   return port;

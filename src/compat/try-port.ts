@@ -60,9 +60,17 @@ export async function tryPort(host: string, port: number, since: number, ipv6Onl
   if (!zoneKnown(host)) return { errno: EADDRNOTAVAIL, syscall: 'listen', port };
   // get-port's locks bind every drop-in: a port getPort() returned lately is nobody else's either.
   if (isLocked(port)) return { errno: EADDRINUSE, syscall: 'bind', port };
-  const result = await internalBinding.tryPort(host, port, ipv6Only, coordinate ? mode.claim : Claim.None, since, mode.pass, threadId);
+  const result = await internalBinding.tryPort(host, port, ipv6Only, coordinate ? mode.claim : Claim.None, since, mode.pass, lender);
   return { ...result, port };
 }
+
+const OLDEST_FIRST_MAX = 4096;
+
+/**
+ * This thread's tag as a lender (bits 44-59 of a lent stamp, native/ledger.cc):
+ * the main thread 0, a worker 1 to 65,535 (threadIds past that wrap, never to 0).
+ */
+export const lender = threadId === 0 ? 0 : ((threadId - 1) % 0xffff) + 1;
 
 /** How a drop-in search tries its ports: the claim each try makes for other processes, and the ledger pass it takes. */
 export interface TryMode {
@@ -101,14 +109,15 @@ export function fallback(mode: TryMode, refusals: Refusals): TryMode | undefined
 export function inTryOrder(ports: readonly number[], mode: TryMode): readonly number[] {
   if (mode.pass !== TryPass.Reuse || ports.length < 2) return ports;
   const wanted = new Set(ports.filter((port) => isPortNumber(port) && port !== 0));
-  if (wanted.size === 0) return ports;
+  // (Up to 4,096 ports, as a batch's reuse pass: native/batch.h, kOldestFirstMax.)
+  if (wanted.size === 0 || Math.max(...wanted) - Math.min(...wanted) >= OLDEST_FIRST_MAX) return ports;
   const oldest = internalBinding.oldestFirst(Math.min(...wanted), Math.max(...wanted)).filter((port) => wanted.has(port));
   return [...oldest, ...ports.filter((port) => !wanted.has(port))];
 }
 
 /** The caller hands a tried port out: no other caller gets it while it is young. */
 export function lend(tried: Tried): void {
-  internalBinding.lend(tried.port, CLAIM_MS, threadId);
+  internalBinding.lend(tried.port, CLAIM_MS, lender);
 }
 
 /** The caller does not want a tried port after all. */
@@ -244,6 +253,7 @@ export async function tryRandomPort(host: string, since: number, refusals: Refus
   let start = nextRandom !== undefined && nextRandom >= low && nextRandom <= high ? nextRandom : low + Math.floor(Math.random() * size);
   if (start % 2 !== parity) start = start === high ? low + ((low % 2) ^ parity) : start + 1;
   const reserved = reservedPorts(); // (never bind(0)'s answer either)
+  const refusedBefore = refusals.count; // (one Refusals may serve a call's several searches)
   let tries = 0;
   for (const wanted of [parity, 1 - parity]) {
     for (let offset = 0; offset < size; offset++) {
@@ -256,7 +266,7 @@ export async function tryRandomPort(host: string, since: number, refusals: Refus
       }
       tries++;
       if (!isBusy(refusals.note(tried.errno, port, tried.syscall))) return tried;
-      if (refusals.count === tries && tries >= REFUSED_IN_A_ROW) return undefined;
+      if (refusals.count - refusedBefore === tries && tries >= REFUSED_IN_A_ROW) return undefined;
     }
   }
   return undefined;
