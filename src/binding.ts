@@ -26,6 +26,9 @@ export const enum TryPass {
   Compat = 2,
 }
 
+/** Ranges of up to this many ports are reused the oldest handed out first (native/batch.h, kOldestFirstMax). */
+export const OLDEST_FIRST_MAX = 4096;
+
 /** How a batch checks each port (native/batch.h, Check). */
 export const enum CheckKind {
   /** Free now: the probe, or a socket bound and closed (allocate). */

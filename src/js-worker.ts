@@ -11,7 +11,7 @@ import dns from 'node:dns/promises';
 import net from 'node:net';
 import os from 'node:os';
 import { MessagePort, parentPort, workerData } from 'node:worker_threads';
-import { CheckKind, type BatchOutcome, type BatchRequest, type ProtocolBits } from './binding';
+import { CheckKind, OLDEST_FIRST_MAX, type BatchOutcome, type BatchRequest, type ProtocolBits } from './binding';
 import { Ledger, Pass, type Prior } from './ledger';
 import { lockPort, type PortLock } from './port-lock';
 
@@ -28,8 +28,6 @@ export interface WorkerCall {
 }
 
 const EADDRINUSE = 98;
-/** Ranges of up to this many ports reuse the oldest handed out first (native/batch.h, kOldestFirstMax). */
-const OLDEST_FIRST_MAX = 4096;
 const EACCES = 13;
 const EPERM = 1;
 const holds = new Map<number, { held: Held[]; ports: number[]; protocol: number; windowMs: number }>();

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { coded } from '../errors';
-import { TryPass } from '../binding';
+import { OLDEST_FIRST_MAX, TryPass } from '../binding';
 import { badPortError, begin, checkListen, drop, EADDRNOTAVAIL, EINVAL, fallback, FIRST, inTryOrder, isPassedOver, isPortNumber, lend, listenError, Refusals, resolveListenHost, tryPort, type Tried, type TryMode } from './try-port';
 
 /** portfinder's options. */
@@ -128,10 +128,10 @@ async function findPort(options: PortFinderOptions, since: number, mode: TryMode
   const refusals = new Refusals();
   const where = (to: number) => `in range ${port}-${to}${options.host ? ` on ${options.host}` : ''}`;
   let from = port;
-  if (mode.pass === TryPass.Reuse && isPortNumber(port) && port >= 1 && port <= Math.min(stopPort, highestPort)) {
+  const last = Math.min(stopPort, highestPort);
+  if (mode.pass === TryPass.Reuse && isPortNumber(port) && port >= 1 && port <= last && last - port < OLDEST_FIRST_MAX) {
     // The last resort: the wanted ports handed out longest ago first (try-port.ts, inTryOrder); then
-    // on past them as before, for the error portfinder gives.
-    const last = Math.min(stopPort, highestPort);
+    // on past them as before, for the error portfinder gives. (A wider span goes in order, below.)
     for (const candidate of inTryOrder(Array.from({ length: last - port + 1 }, (_, i) => port + i), mode)) {
       const tried = await tryFree(candidate, host, options.host, since, refusals, mode);
       if (tried) return tried;

@@ -19,7 +19,7 @@ import net from 'node:net';
 import { getSystemErrorMap, inspect } from 'node:util';
 import { threadId } from 'node:worker_threads';
 import { allocate, backend, internalBinding } from '../allocate';
-import { Claim, TryPass } from '../binding';
+import { Claim, OLDEST_FIRST_MAX, TryPass } from '../binding';
 import { CLAIM_MS } from '../coordinate';
 import { config } from '../config';
 import { deniedError, type PortallocError } from '../errors';
@@ -64,8 +64,6 @@ export async function tryPort(host: string, port: number, since: number, ipv6Onl
   return { ...result, port };
 }
 
-const OLDEST_FIRST_MAX = 4096;
-
 /**
  * This thread's tag as a lender (bits 44-59 of a lent stamp, native/ledger.cc):
  * the main thread 0, a worker 1 to 65,535 (threadIds past that wrap, never to 0).
@@ -109,9 +107,12 @@ export function fallback(mode: TryMode, refusals: Refusals): TryMode | undefined
 export function inTryOrder(ports: readonly number[], mode: TryMode): readonly number[] {
   if (mode.pass !== TryPass.Reuse || ports.length < 2) return ports;
   const wanted = new Set(ports.filter((port) => isPortNumber(port) && port !== 0));
-  // (Up to 4,096 ports, as a batch's reuse pass: native/batch.h, kOldestFirstMax.)
-  if (wanted.size === 0 || Math.max(...wanted) - Math.min(...wanted) >= OLDEST_FIRST_MAX) return ports;
-  const oldest = internalBinding.oldestFirst(Math.min(...wanted), Math.max(...wanted)).filter((port) => wanted.has(port));
+  let low = 65536;
+  let high = 0;
+  for (const port of wanted) [low, high] = [Math.min(low, port), Math.max(high, port)];
+  // (A span of up to OLDEST_FIRST_MAX ports, as a batch's reuse pass.)
+  if (wanted.size === 0 || high - low >= OLDEST_FIRST_MAX) return ports;
+  const oldest = internalBinding.oldestFirst(low, high).filter((port) => wanted.has(port));
   return [...oldest, ...ports.filter((port) => !wanted.has(port))];
 }
 
